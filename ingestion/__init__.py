@@ -1,0 +1,1 @@
+"""Reading, validating and loading landing files into the warehouse (no Dagster here)."""
