@@ -1,0 +1,38 @@
+# Front door. `make demo` and `make test` work on a fresh machine (they create .venv).
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+export LOYALTY_DATA_DIR ?= $(CURDIR)/data
+export DAGSTER_HOME ?= $(LOYALTY_DATA_DIR)/dagster_home
+MANIFEST := dbt_project/target/manifest.json
+
+.PHONY: install manifest demo test test-all dev run clean
+
+$(BIN)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or make PYTHON=/path/to/python3.11)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(BIN)/.installed
+
+# dbt manifest for dagster-dbt: built here and in tests, never committed.
+manifest: install
+	cd $(CURDIR) && $(BIN)/dagster-dbt project prepare-and-package --file orchestration/defs/transform/project.py
+
+demo: manifest
+	$(BIN)/loyalty demo
+
+test: manifest
+	$(BIN)/python -m pytest -q
+
+dev: manifest
+	$(BIN)/python -c "from pathlib import Path; from orchestration.instance import ensure_dagster_home; ensure_dagster_home(Path('$(LOYALTY_DATA_DIR)'))"
+	$(BIN)/dagster dev -w workspace.yaml
+
+run: manifest
+	$(BIN)/loyalty run --as-of $(AS_OF)
+
+clean:
+	rm -rf $(VENV) dbt_project/target dbt_project/logs

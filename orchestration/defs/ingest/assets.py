@@ -1,0 +1,152 @@
+"""One daily-partitioned asset per landing source: landing files -> raw.<table>.
+
+Materializing partition D ingests every delivered file of that source for
+business days <= D that is new or changed (so a first run catches up, and a
+late file is picked up by its own day or the next run); files for later days
+are left alone, so a run for D never sees data after D.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import dagster as dg
+
+from ingestion.contract import SOURCES, Source
+from ingestion.load import LoadOutcome, ingest_source
+from ingestion.sink import WarehouseSink
+from orchestration.defs.partitions import WAREHOUSE_POOL, business_days
+from orchestration.defs.resources import WarehouseResource
+
+# Sources validated against the store master need it loaded first.
+STORE_DEPENDENT = ("pos_lines", "redemptions", "members")
+
+
+def landing_key(source: Source) -> dg.AssetKey:
+    return dg.AssetKey(["landing", source.folder])
+
+
+def raw_key(source: Source) -> dg.AssetKey:
+    return dg.AssetKey(["raw", source.name])
+
+
+landing_specs = [
+    dg.AssetSpec(
+        key=dg.AssetKey(["landing", folder]),
+        description=f"Files delivered to <landing>/{folder}/ (see shared/spec/data-contract.md).",
+        group_name="landing",
+        kinds={"file"},
+    )
+    for folder in sorted({s.folder for s in SOURCES})
+]
+
+
+def _summary_metadata(outcomes: list[LoadOutcome], table_rows: int) -> dict:
+    by_action: dict[str, int] = {}
+    for outcome in outcomes:
+        by_action[outcome.action] = by_action.get(outcome.action, 0) + 1
+    reasons: dict[str, int] = {}
+    for outcome in outcomes:
+        for reason, count in outcome.reason_counts.items():
+            reasons[reason] = reasons.get(reason, 0) + count
+    rejected = {o.file_label: o.reason for o in outcomes if o.action == "rejected"}
+    return {
+        "files_loaded": by_action.get("loaded", 0),
+        "files_corrected": by_action.get("corrected", 0),
+        "files_unchanged": by_action.get("unchanged", 0),
+        "files_rejected": by_action.get("rejected", 0),
+        "rows_read": sum(o.rows_read for o in outcomes),
+        "rows_loaded": sum(o.rows_loaded for o in outcomes),
+        "rows_quarantined": sum(o.rows_quarantined for o in outcomes),
+        "quarantine_reasons": dg.MetadataValue.json(reasons),
+        "rejected_files": dg.MetadataValue.json(rejected),
+        "dagster/row_count": table_rows,
+    }
+
+
+def _log_problems(context: dg.AssetExecutionContext, outcomes: list[LoadOutcome]) -> None:
+    # File names, row numbers and rule names only: cell values are PII.
+    for outcome in outcomes:
+        if outcome.action == "rejected":
+            context.log.error(f"REJECTED {outcome.reason}")
+        elif outcome.rows_quarantined:
+            sample = "; ".join(f"row {row}: {why}" for row, why in outcome.first_bad_rows)
+            context.log.warning(
+                f"{outcome.file_label}: {outcome.rows_quarantined} of {outcome.rows_read} rows "
+                f"quarantined ({sample})")
+        if outcome.extra_columns:
+            context.log.warning(f"{outcome.file_label}: unknown columns kept aside: {outcome.extra_columns}")
+
+
+def build_ingest_asset(source: Source) -> dg.AssetsDefinition:
+    deps = [landing_key(source)]
+    if source.name in STORE_DEPENDENT:
+        deps.append(dg.AssetKey(["raw", "stores"]))
+
+    @dg.asset(
+        key=raw_key(source),
+        deps=deps,
+        partitions_def=business_days,
+        group_name="raw",
+        kinds={"duckdb", "polars"},
+        pool=WAREHOUSE_POOL,
+        description=f"Validated rows of the {source.folder}/ files matching {source.file_pattern}, "
+                    f"in {source.table}; failing rows in raw.quarantined_rows.",
+        retry_policy=dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL),
+    )
+    def _ingest(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        settings = warehouse.settings()
+        as_of = date.fromisoformat(context.partition_key)
+        with warehouse.connect() as con:
+            sink = WarehouseSink(con, settings.lake_dir)
+            outcomes = ingest_source(
+                sink, settings.landing_dir, source, as_of, quarantine_dir=settings.quarantine_dir)
+            table_rows = con.execute(f"SELECT count(*) FROM {source.table}").fetchall()[0][0]
+        _log_problems(context, outcomes)
+        return dg.MaterializeResult(metadata=_summary_metadata(outcomes, table_rows))
+
+    return _ingest
+
+
+def build_reconciliation_check(source: Source) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=raw_key(source), name="reconciliation", blocking=True, partitions_def=business_days,
+        description="Every file: rows read = rows loaded + rows quarantined, and the raw table "
+                    "holds exactly rows_loaded rows of it.",
+    )
+    def _check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        with warehouse.connect(read_only=True) as con:
+            failing = con.execute(
+                f"""
+                WITH loaded AS (
+                    SELECT _source_file, count(*) AS n FROM {source.table} GROUP BY _source_file)
+                SELECT f.file_name, f.rows_read, f.rows_loaded, f.rows_quarantined,
+                       coalesce(l.n, 0) AS rows_in_table
+                FROM raw.ingested_files f LEFT JOIN loaded l ON l._source_file = f.file_name
+                WHERE f.source = ? AND f.status = 'loaded'
+                  AND (f.rows_read <> f.rows_loaded + f.rows_quarantined
+                       OR coalesce(l.n, 0) <> f.rows_loaded)
+                ORDER BY f.file_name
+                """, [source.name]).fetchall()
+            files = con.execute(
+                "SELECT count(*) FROM raw.ingested_files WHERE source = ? AND status = 'loaded'",
+                [source.name]).fetchall()[0][0]
+        return dg.AssetCheckResult(
+            passed=not failing,
+            metadata={
+                "files_checked": files,
+                "failing_files": len(failing),
+                "sample": dg.MetadataValue.json([list(map(str, row)) for row in failing[:10]]),
+            },
+        )
+
+    return _check
+
+
+ingest_assets = [build_ingest_asset(s) for s in SOURCES]
+ingest_checks = [build_reconciliation_check(s) for s in SOURCES]
+
+
+@dg.definitions
+def ingest_definitions() -> dg.Definitions:
+    return dg.Definitions(assets=[*landing_specs, *ingest_assets], asset_checks=ingest_checks)

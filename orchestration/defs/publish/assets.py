@@ -1,0 +1,69 @@
+"""The outbox: staged extracts (write), gated by blocking checks (audit), then published."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from orchestration.defs.partitions import WAREHOUSE_POOL, business_days
+from orchestration.defs.publish.checks import STAGED_TIER_LIST, publish_gates
+from orchestration.defs.publish.outbox import (
+    TIER_LIST_SQL, fresh_staging, publish, sha256_file, staging_dir, write_csv, write_manifest,
+)
+from orchestration.defs.resources import WarehouseResource
+from orchestration.settings import program_sha256
+
+PUBLISHED_OUTBOX = dg.AssetKey(["publish", "outbox"])
+
+
+@dg.asset(
+    key=STAGED_TIER_LIST,
+    deps=[dg.AssetKey(["tier_list"])],
+    partitions_def=business_days,
+    group_name="publish",
+    kinds={"csv"},
+    pool=WAREHOUSE_POOL,
+    description="tier_list.csv for the as-of day, written to outbox/.staging/<D>/ for audit.",
+)
+def tier_list_staged(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    settings = warehouse.settings()
+    folder = fresh_staging(settings.outbox_dir, context.partition_key)
+    with warehouse.connect(read_only=True) as con:
+        rows = write_csv(con, TIER_LIST_SQL, folder / "tier_list.csv")
+    return dg.MaterializeResult(metadata={
+        "dagster/row_count": rows,
+        "staged_path": dg.MetadataValue.path(str(folder / "tier_list.csv")),
+        "sha256": sha256_file(folder / "tier_list.csv"),
+    })
+
+
+@dg.asset(
+    key=PUBLISHED_OUTBOX,
+    deps=[STAGED_TIER_LIST],
+    partitions_def=business_days,
+    group_name="publish",
+    kinds={"csv", "json"},
+    description="outbox/<D>/ with tier_list.csv and manifest.json, moved into place atomically "
+                "after every blocking gate passed.",
+)
+def outbox(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    settings = warehouse.settings()
+    as_of = context.partition_key
+    folder = staging_dir(settings.outbox_dir, as_of)
+    rows = sum(1 for _ in (folder / "tier_list.csv").open(encoding="utf-8")) - 1
+    manifest = write_manifest(
+        folder, as_of, {"tier_list.csv": rows}, checks_passed=publish_gates(),
+        program_sha256=program_sha256(settings.program_path))
+    target = publish(folder, settings.outbox_dir, as_of)
+    context.log.info(f"published {target}")
+    return dg.MaterializeResult(metadata={
+        "path": dg.MetadataValue.path(str(target)),
+        "tier_list_rows": rows,
+        "tier_list_sha256": manifest["files"]["tier_list.csv"]["sha256"],
+    })
+
+
+@dg.definitions
+def publish_definitions() -> dg.Definitions:
+    from orchestration.defs.publish.checks import staged_checks
+
+    return dg.Definitions(assets=[tier_list_staged, outbox], asset_checks=staged_checks)

@@ -1,0 +1,84 @@
+"""Blocking audits of the staged extracts: a failure stops publishing for that day."""
+
+from __future__ import annotations
+
+import dagster as dg
+import duckdb
+
+from orchestration.defs.partitions import business_days
+from orchestration.defs.publish.outbox import staging_dir
+from orchestration.defs.resources import WarehouseResource
+from orchestration.settings import load_program
+from quality.gates import GateResult, pyramid_segment_sizes, tier_list_members_once
+from quality.suites import validate_tier_list
+
+STAGED_TIER_LIST = dg.AssetKey(["publish", "tier_list_staged"])
+
+
+def _result(gate: GateResult) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        passed=gate.passed,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "failing_count": gate.failing_count,
+            "failing_sample": dg.MetadataValue.json(gate.sample),
+            **{k: dg.MetadataValue.json(v) for k, v in gate.details.items()},
+        },
+    )
+
+
+def _staged_csv(warehouse: WarehouseResource, as_of: str) -> str:
+    return str(staging_dir(warehouse.settings().outbox_dir, as_of) / "tier_list.csv")
+
+
+@dg.asset_check(asset=STAGED_TIER_LIST, blocking=True, partitions_def=business_days,
+                description="Segment sizes equal the pyramid's floor formulas "
+                            "(one-off members capped to ordinary, places not refilled).")
+def pyramid_segment_sizes_check(context: dg.AssetCheckExecutionContext,
+                                warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    program = load_program(warehouse.settings().program_path)
+    with warehouse.connect(read_only=True) as con:
+        gate = pyramid_segment_sizes(con, _staged_csv(warehouse, context.partition_key), program["pyramid"])
+    return _result(gate)
+
+
+@dg.asset_check(asset=STAGED_TIER_LIST, blocking=True, partitions_def=business_days,
+                description="Each non-cancelled member exactly once; no cancelled or unknown member.")
+def tier_list_members_once_check(context: dg.AssetCheckExecutionContext,
+                                 warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    with warehouse.connect(read_only=True) as con:
+        gate = tier_list_members_once(con, _staged_csv(warehouse, context.partition_key))
+    return _result(gate)
+
+
+@dg.asset_check(asset=STAGED_TIER_LIST, blocking=True, partitions_def=business_days,
+                description="great-expectations suite on the staged tier list (columns, "
+                            "keys, known tiers and segments, as-of date).")
+def tier_list_expectations_check(context: dg.AssetCheckExecutionContext,
+                                 warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    program = load_program(warehouse.settings().program_path)
+    tiers = [tier["name"] for tier in program["tiers"]["scheme"]]
+    frame = duckdb.sql(
+        f"SELECT * FROM read_csv('{_staged_csv(warehouse, context.partition_key)}', "
+        "all_varchar = true, header = true)").df()
+    outcome = validate_tier_list(frame, context.partition_key, tiers)
+    return dg.AssetCheckResult(
+        passed=outcome.success,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "evaluated_rows": outcome.evaluated_rows,
+            "expectations": len(outcome.results),
+            "failing_count": sum(r.unexpected_count for r in outcome.failed),
+            "failed_expectations": dg.MetadataValue.json([
+                {"expectation": r.expectation, "column": r.column,
+                 "unexpected_count": r.unexpected_count, "sample": r.sample} for r in outcome.failed]),
+        },
+    )
+
+
+staged_checks = [pyramid_segment_sizes_check, tier_list_members_once_check, tier_list_expectations_check]
+
+
+def publish_gates() -> list[str]:
+    """Names of the gates a published folder has passed (all of them block publishing)."""
+    return sorted(key.to_user_string() for check in staged_checks for key in check.check_keys)

@@ -1,0 +1,83 @@
+"""Write -> audit -> publish of one as-of day's extracts (no Dagster here).
+
+Extracts are written to `outbox/.staging/<D>/`, audited by blocking checks,
+then moved to `outbox/<D>/` with a rename, so a reader never sees a half
+written folder and a failed audit leaves earlier days untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+
+TIER_LIST_SQL = """
+SELECT member_id, card_no, tier, segment, trailing_spend, trailing_transactions,
+       points_balance, as_of
+FROM marts.tier_list
+ORDER BY member_id
+"""
+
+
+def staging_dir(outbox_dir: Path, as_of: str) -> Path:
+    return outbox_dir / ".staging" / as_of
+
+
+def write_csv(con: duckdb.DuckDBPyConnection, sql: str, target: Path) -> int:
+    """Deterministic CSV (ordered rows, fixed formats): same data, same bytes."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    escaped = str(target).replace("'", "''")
+    con.execute(f"COPY ({sql}) TO '{escaped}' (FORMAT csv, HEADER true, DELIMITER ',')")
+    return con.execute(f"SELECT count(*) FROM ({sql})").fetchall()[0][0]
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def fresh_staging(outbox_dir: Path, as_of: str) -> Path:
+    folder = staging_dir(outbox_dir, as_of)
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, mode=0o700)
+    return folder
+
+
+def write_manifest(folder: Path, as_of: str, files: dict[str, int], checks_passed: list[str],
+                   program_sha256: str, extra: dict | None = None) -> dict:
+    manifest = {
+        "as_of": as_of,
+        "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "files": {name: {"rows": rows, "sha256": sha256_file(folder / name)}
+                  for name, rows in sorted(files.items())},
+        "checks_passed": sorted(checks_passed),
+        "program_sha256": program_sha256,
+        **(extra or {}),
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
+                                          encoding="utf-8")
+    return manifest
+
+
+def publish(folder: Path, outbox_dir: Path, as_of: str) -> Path:
+    """Owner-only permissions, then an atomic rename into outbox/<as_of>."""
+    for path in folder.iterdir():
+        path.chmod(0o600)
+    folder.chmod(0o700)
+    target = outbox_dir / as_of
+    if target.exists():
+        # rename() cannot replace a non-empty folder: move the old one aside first.
+        retired = outbox_dir / ".staging" / f"{as_of}.replaced"
+        if retired.exists():
+            shutil.rmtree(retired)
+        os.rename(target, retired)
+        os.rename(folder, target)
+        shutil.rmtree(retired)
+    else:
+        os.rename(folder, target)
+    return target

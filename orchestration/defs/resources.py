@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+from dagster_dbt import DbtCliResource
+
+from orchestration.defs.transform.project import loyalty_dbt_project
+from orchestration.settings import Settings, settings_from_env
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """Paths of the warehouse. Unset fields come from the LOYALTY_* environment at run time."""
+
+    landing_dir: str | None = None
+    data_dir: str | None = None
+    program_path: str | None = None
+
+    def settings(self) -> Settings:
+        env = settings_from_env()
+        return Settings(
+            landing_dir=_path_or(self.landing_dir, env.landing_dir),
+            data_dir=_path_or(self.data_dir, env.data_dir),
+            program_path=_path_or(self.program_path, env.program_path),
+        )
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        path = self.settings().warehouse_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(str(path), read_only=read_only)
+        try:
+            yield con
+        finally:
+            con.close()
+
+
+def _path_or(value: str | None, default: Path) -> Path:
+    return Path(value).resolve() if value else default
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    return dg.Definitions(
+        resources={
+            "warehouse": WarehouseResource(),
+            "dbt": DbtCliResource(project_dir=loyalty_dbt_project),
+        }
+    )

@@ -1,0 +1,8 @@
+"""The dbt project, prepared once (manifest built by `dagster-dbt project prepare-and-package`)."""
+
+from dagster_dbt import DbtProject
+
+from orchestration.settings import DBT_PROJECT_DIR
+
+loyalty_dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+loyalty_dbt_project.prepare_if_dev()

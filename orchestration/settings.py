@@ -1,0 +1,78 @@
+"""Where things live, read from the environment once per call (no import-time branching)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+DEFAULT_PROGRAM_PATH = DBT_PROJECT_DIR / "program" / "default.yml"
+# First business day the daily partitions offer (the UI lists one per day from it).
+FIRST_BUSINESS_DAY_DEFAULT = "2024-01-01"
+
+
+@dataclass(frozen=True)
+class Settings:
+    landing_dir: Path
+    data_dir: Path
+    program_path: Path
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.data_dir / "warehouse.duckdb"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+    @property
+    def serving_dir(self) -> Path:
+        return self.data_dir / "serving"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.data_dir / "quarantine"
+
+    @property
+    def lake_dir(self) -> Path:
+        """Parquet copy of every validated landed file, for Spark and other readers."""
+        return self.data_dir / "lake"
+
+
+def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    data_dir = Path(env.get("LOYALTY_DATA_DIR", "data")).resolve()
+    return Settings(
+        landing_dir=Path(env.get("LOYALTY_LANDING_DIR", str(data_dir / "landing"))).resolve(),
+        data_dir=data_dir,
+        program_path=Path(env.get("LOYALTY_PROGRAM", str(DEFAULT_PROGRAM_PATH))).resolve(),
+    )
+
+
+def first_business_day(env: Mapping[str, str] | None = None) -> str:
+    env = os.environ if env is None else env
+    return env.get("LOYALTY_FIRST_BUSINESS_DAY", FIRST_BUSINESS_DAY_DEFAULT)
+
+
+def load_program(path: Path) -> dict:
+    """The loyalty program configuration (rules' parameters) as a plain dict."""
+    try:
+        program = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ValueError(f"program configuration not found: {path}") from exc
+    if not isinstance(program, dict):
+        raise ValueError(f"{path}: the program configuration must be a YAML mapping")
+    for key in ("points", "tiers", "pyramid", "lapsed"):
+        if key not in program:
+            raise ValueError(f"{path}: missing top-level key {key!r}")
+    return program
+
+
+def program_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -1,0 +1,101 @@
+"""great-expectations 1.x suites, validated on pandas batches (no Dagster here).
+
+GX's SQL datasource does not work with DuckDB 2, so callers pass a pandas
+DataFrame read from DuckDB or from a staged extract.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+
+import great_expectations as gx  # noqa: E402  (analytics must be off before import)
+import great_expectations.expectations as gxe  # noqa: E402
+from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
+
+logging.getLogger("great_expectations").setLevel(logging.WARNING)
+
+TIER_LIST_COLUMNS = [
+    "member_id", "card_no", "tier", "segment", "trailing_spend",
+    "trailing_transactions", "points_balance", "as_of",
+]
+SEGMENTS = ["vip", "key", "ordinary", "small", "inactive"]
+
+
+@dataclass
+class ExpectationOutcome:
+    expectation: str
+    column: str | None
+    success: bool
+    unexpected_count: int
+    sample: list = field(default_factory=list)
+
+
+@dataclass
+class SuiteOutcome:
+    suite: str
+    success: bool
+    evaluated_rows: int
+    results: list[ExpectationOutcome]
+
+    @property
+    def failed(self) -> list[ExpectationOutcome]:
+        return [r for r in self.results if not r.success]
+
+
+def _context():
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return context
+
+
+def run_suite(name: str, frame: pd.DataFrame, expectations: list) -> SuiteOutcome:
+    context = _context()
+    batch_definition = (
+        context.data_sources.add_pandas(f"{name}_source")
+        .add_dataframe_asset(name=f"{name}_asset")
+        .add_batch_definition_whole_dataframe(f"{name}_batch")
+    )
+    suite = gx.ExpectationSuite(name=name)
+    for expectation in expectations:
+        suite.add_expectation(expectation)
+    batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
+    result = batch.validate(suite, result_format={"result_format": "SUMMARY",
+                                                  "partial_unexpected_count": 5})
+    outcomes = []
+    for item in result.results:
+        config = item.expectation_config
+        details = item.result or {}
+        outcomes.append(ExpectationOutcome(
+            expectation=config.type,
+            column=config.kwargs.get("column"),
+            success=bool(item.success),
+            unexpected_count=int(details.get("unexpected_count") or (0 if item.success else 1)),
+            sample=[str(v) for v in details.get("partial_unexpected_list", [])][:5],
+        ))
+    return SuiteOutcome(name, bool(result.success), len(frame), outcomes)
+
+
+def tier_list_expectations(as_of: str, tier_names: list[str]) -> list:
+    return [
+        gxe.ExpectTableColumnsToMatchOrderedList(column_list=TIER_LIST_COLUMNS),
+        gxe.ExpectColumnValuesToNotBeNull(column="member_id"),
+        gxe.ExpectColumnValuesToBeUnique(column="member_id"),
+        gxe.ExpectColumnValuesToNotBeNull(column="card_no"),
+        gxe.ExpectColumnValuesToBeInSet(column="tier", value_set=tier_names),
+        gxe.ExpectColumnValuesToNotBeNull(column="tier"),
+        gxe.ExpectColumnValuesToBeInSet(column="segment", value_set=SEGMENTS),
+        gxe.ExpectColumnValuesToNotBeNull(column="segment"),
+        gxe.ExpectColumnValuesToNotBeNull(column="trailing_spend"),
+        gxe.ExpectColumnValuesToBeBetween(column="trailing_transactions", min_value=0),
+        gxe.ExpectColumnValuesToBeInSet(column="as_of", value_set=[as_of]),
+    ]
+
+
+def validate_tier_list(frame: pd.DataFrame, as_of: str, tier_names: list[str]) -> SuiteOutcome:
+    return run_suite("tier_list", frame, tier_list_expectations(as_of, tier_names))
