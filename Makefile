@@ -2,6 +2,7 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 export LOYALTY_DATA_DIR ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(LOYALTY_DATA_DIR)/dagster_home
 MANIFEST := dbt_project/target/manifest.json

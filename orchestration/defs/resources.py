@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import sys
+
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,11 +44,17 @@ def _path_or(value: str | None, default: Path) -> Path:
     return Path(value).resolve() if value else default
 
 
+def dbt_executable() -> str:
+    """dbt from this interpreter's environment, so an unactivated virtualenv works."""
+    beside = Path(sys.executable).with_name("dbt")
+    return str(beside) if beside.exists() else "dbt"
+
+
 @dg.definitions
 def resources() -> dg.Definitions:
     return dg.Definitions(
         resources={
             "warehouse": WarehouseResource(),
-            "dbt": DbtCliResource(project_dir=loyalty_dbt_project),
+            "dbt": DbtCliResource(project_dir=loyalty_dbt_project, dbt_executable=dbt_executable()),
         }
     )
