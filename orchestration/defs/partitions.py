@@ -7,3 +7,6 @@ business_days = dg.DailyPartitionsDefinition(start_date=first_business_day())
 
 # Steps that write the single-writer DuckDB file share this pool (limit 1 in dagster.yaml).
 WAREHOUSE_POOL = "duckdb_warehouse"
+
+# Each partition is an as-of date with its own dbt build: backfills run one day per run.
+ONE_DAY_PER_RUN = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)

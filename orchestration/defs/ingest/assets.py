@@ -6,7 +6,6 @@ late file is picked up by its own day or the next run); files for later days
 are left alone, so a run for D never sees data after D.
 """
 
-from __future__ import annotations
 
 from datetime import date
 
@@ -15,7 +14,7 @@ import dagster as dg
 from ingestion.contract import SOURCES, Source
 from ingestion.load import LoadOutcome, ingest_source
 from ingestion.sink import WarehouseSink
-from orchestration.defs.partitions import WAREHOUSE_POOL, business_days
+from orchestration.defs.partitions import ONE_DAY_PER_RUN, WAREHOUSE_POOL, business_days
 from orchestration.defs.resources import WarehouseResource
 
 # Sources validated against the store master need it loaded first.
@@ -87,6 +86,7 @@ def build_ingest_asset(source: Source) -> dg.AssetsDefinition:
         key=raw_key(source),
         deps=deps,
         partitions_def=business_days,
+        backfill_policy=ONE_DAY_PER_RUN,
         group_name="raw",
         kinds={"duckdb", "polars"},
         pool=WAREHOUSE_POOL,

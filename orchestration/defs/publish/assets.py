@@ -1,10 +1,9 @@
 """The outbox: staged extracts (write), gated by blocking checks (audit), then published."""
 
-from __future__ import annotations
 
 import dagster as dg
 
-from orchestration.defs.partitions import WAREHOUSE_POOL, business_days
+from orchestration.defs.partitions import ONE_DAY_PER_RUN, WAREHOUSE_POOL, business_days
 from orchestration.defs.publish.checks import STAGED_TIER_LIST, publish_gates
 from orchestration.defs.publish.outbox import (
     TIER_LIST_SQL, fresh_staging, publish, sha256_file, staging_dir, write_csv, write_manifest,
@@ -17,8 +16,9 @@ PUBLISHED_OUTBOX = dg.AssetKey(["publish", "outbox"])
 
 @dg.asset(
     key=STAGED_TIER_LIST,
-    deps=[dg.AssetKey(["tier_list"])],
+    deps=[dg.AssetKey(["marts", "tier_list"])],
     partitions_def=business_days,
+    backfill_policy=ONE_DAY_PER_RUN,
     group_name="publish",
     kinds={"csv"},
     pool=WAREHOUSE_POOL,
@@ -40,6 +40,7 @@ def tier_list_staged(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     key=PUBLISHED_OUTBOX,
     deps=[STAGED_TIER_LIST],
     partitions_def=business_days,
+    backfill_policy=ONE_DAY_PER_RUN,
     group_name="publish",
     kinds={"csv", "json"},
     description="outbox/<D>/ with tier_list.csv and manifest.json, moved into place atomically "

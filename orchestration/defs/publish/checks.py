@@ -1,6 +1,5 @@
 """Blocking audits of the staged extracts: a failure stops publishing for that day."""
 
-from __future__ import annotations
 
 import dagster as dg
 import duckdb

@@ -1,6 +1,5 @@
 """dbt models as Dagster assets, built for the partition's as-of date."""
 
-from __future__ import annotations
 
 import json
 import os
@@ -8,7 +7,7 @@ import os
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
-from orchestration.defs.partitions import WAREHOUSE_POOL, business_days
+from orchestration.defs.partitions import ONE_DAY_PER_RUN, WAREHOUSE_POOL, business_days
 from orchestration.defs.resources import WarehouseResource
 from orchestration.defs.transform.project import loyalty_dbt_project
 from orchestration.defs.transform.translator import LoyaltyTranslator
@@ -25,6 +24,7 @@ def dbt_build_args(as_of: str, program: dict) -> list[str]:
     manifest=loyalty_dbt_project.manifest_path,
     project=loyalty_dbt_project,
     partitions_def=business_days,
+    backfill_policy=ONE_DAY_PER_RUN,
     dagster_dbt_translator=LoyaltyTranslator(),
     pool=WAREHOUSE_POOL,
 )
