@@ -1,0 +1,40 @@
+-- One row per member as of D, without PII (no name, mobile, address, birth date),
+-- with lifetime purchase facts (days <= D).
+with members as (
+
+    select * from {{ ref('int_members_as_of') }}
+
+),
+
+lifetime as (
+
+    select
+        member_id,
+        min(case when purchase_transactions > 0 then sales_day end) as first_purchase_date,
+        max(case when purchase_transactions > 0 then sales_day end) as last_purchase_date,
+        sum(spend) as lifetime_spend,
+        sum(purchase_transactions) as lifetime_transactions
+    from {{ ref('int_member_daily_sales') }}
+    group by member_id
+
+)
+
+select
+    members.member_id,
+    members.card_no,
+    members.gender,
+    members.city,
+    members.join_date,
+    members.join_store_id,
+    members.enrolled_by,
+    members.activated,
+    members.status,
+    members.marketing_consent,
+    members.bonus_category,
+    lifetime.first_purchase_date,
+    lifetime.last_purchase_date,
+    cast(coalesce(lifetime.lifetime_spend, 0) as decimal(18, 2)) as lifetime_spend,
+    cast(coalesce(lifetime.lifetime_transactions, 0) as bigint) as lifetime_transactions
+from members
+left join lifetime
+    on lifetime.member_id = members.member_id

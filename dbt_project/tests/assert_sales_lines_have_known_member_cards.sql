@@ -1,0 +1,15 @@
+-- Quality (warning, not a gate): POS lines whose card matches no member card. They stay
+-- in the sales fact as non-member sales; this reports how many there are per card.
+{{ config(severity='warn') }}
+
+select
+    lines.card_no,
+    count(*) as lines_with_unknown_card
+from {{ ref('fct_sales_lines') }} as lines
+where lines.card_no is not null
+    and not exists (
+        select 1
+        from {{ ref('int_members_as_of') }} as members
+        where members.card_no = lines.card_no
+    )
+group by lines.card_no
