@@ -7,6 +7,7 @@ in process, against the instance under $DAGSTER_HOME, so runs appear in the UI.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -53,6 +54,10 @@ def run_pipeline(as_of: str) -> int:
         count_text = f" ({count.value} failing)" if count is not None else ""
         print(f"GATE FAILED {evaluation.asset_key.to_user_string()}:{evaluation.check_name}{count_text}",
               file=sys.stderr)
+        for key in ("failed_expectations", "failing_sample"):
+            if key in evaluation.metadata:
+                print(f"  {key}: {json.dumps(evaluation.metadata[key].value, ensure_ascii=False)[:2000]}",
+                      file=sys.stderr)
     if not result.success:
         for event in result.all_events:
             if event.is_step_failure:

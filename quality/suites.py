@@ -97,5 +97,20 @@ def tier_list_expectations(as_of: str, tier_names: list[str]) -> list:
     ]
 
 
+def read_staged_tier_list(path: str) -> pd.DataFrame:
+    """The staged CSV with numeric columns typed (a non-numeric cell fails the read)."""
+    import duckdb
+
+    escaped = path.replace("'", "''")
+    return duckdb.sql(f"""
+        SELECT member_id, card_no, tier, segment,
+               CAST(trailing_spend AS DOUBLE) AS trailing_spend,
+               CAST(trailing_transactions AS BIGINT) AS trailing_transactions,
+               CAST(points_balance AS BIGINT) AS points_balance,
+               as_of
+        FROM read_csv('{escaped}', all_varchar = true, header = true)
+    """).df()
+
+
 def validate_tier_list(frame: pd.DataFrame, as_of: str, tier_names: list[str]) -> SuiteOutcome:
     return run_suite("tier_list", frame, tier_list_expectations(as_of, tier_names))

@@ -2,14 +2,13 @@
 
 
 import dagster as dg
-import duckdb
 
 from orchestration.defs.partitions import business_days
 from orchestration.defs.publish.outbox import staging_dir
 from orchestration.defs.resources import WarehouseResource
 from orchestration.settings import load_program
 from quality.gates import GateResult, pyramid_segment_sizes, tier_list_members_once
-from quality.suites import validate_tier_list
+from quality.suites import read_staged_tier_list, validate_tier_list
 
 STAGED_TIER_LIST = dg.AssetKey(["publish", "tier_list_staged"])
 
@@ -57,9 +56,7 @@ def tier_list_expectations_check(context: dg.AssetCheckExecutionContext,
                                  warehouse: WarehouseResource) -> dg.AssetCheckResult:
     program = load_program(warehouse.settings().program_path)
     tiers = [tier["name"] for tier in program["tiers"]["scheme"]]
-    frame = duckdb.sql(
-        f"SELECT * FROM read_csv('{_staged_csv(warehouse, context.partition_key)}', "
-        "all_varchar = true, header = true)").df()
+    frame = read_staged_tier_list(_staged_csv(warehouse, context.partition_key))
     outcome = validate_tier_list(frame, context.partition_key, tiers)
     return dg.AssetCheckResult(
         passed=outcome.success,
