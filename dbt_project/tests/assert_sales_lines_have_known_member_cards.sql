@@ -1,6 +1,6 @@
 -- Quality (warning, not a gate): POS lines whose card matches no member card. They stay
 -- in the sales fact as non-member sales; this reports how many there are per card.
-{{ config(severity='warn') }}
+{{ config(severity='warn', meta={'dagster': {'ref': {'name': 'fct_sales_lines'}}}) }}
 
 select
     lines.card_no,

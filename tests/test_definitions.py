@@ -1,0 +1,63 @@
+"""The code location: loads, has one lineage from landing files to the outbox, pure dbt args."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+import yaml
+
+from orchestration.definitions import defs
+from orchestration.defs.transform.assets import dbt_build_args
+from orchestration.settings import DBT_PROJECT_DIR, DEFAULT_PROGRAM_PATH, load_program
+
+
+def test_every_dependency_is_a_defined_asset_and_only_landing_is_external():
+    graph = defs().resolve_asset_graph()
+    keys = graph.get_all_asset_keys()
+    external = {k.to_user_string() for k in keys if not graph.get(k).is_materializable}
+    assert external == {"landing/pos", "landing/members", "landing/redemptions",
+                        "landing/adjustments", "landing/reference"}
+    for key in keys:
+        for parent in graph.get(key).parent_keys:
+            assert parent in keys, f"{key.to_user_string()} depends on undefined {parent.to_user_string()}"
+
+
+def test_lineage_runs_from_landing_files_to_the_published_outbox():
+    graph = defs().resolve_asset_graph()
+    upstream = graph.upstream_key_iterator(dg.AssetKey(["publish", "outbox"]))
+    names = {k.to_user_string() for k in upstream}
+    assert {"landing/pos", "raw/pos_lines", "staging/stg_pos__lines",
+            "intermediate/int_member_daily_sales", "marts/customer_pyramid",
+            "marts/tier_list", "publish/tier_list_staged"} <= names
+
+
+def test_publishing_is_behind_blocking_checks_and_dbt_tests_are_checks():
+    graph = defs().resolve_asset_graph()
+    staged_checks = [k for k in graph.asset_check_keys
+                     if k.asset_key == dg.AssetKey(["publish", "tier_list_staged"])]
+    assert {k.name for k in staged_checks} >= {"pyramid_segment_sizes_check", "tier_list_members_once_check",
+                                                "tier_list_expectations_check"}
+    assert all(graph.get_check_spec(k).blocking for k in staged_checks)
+    assert any(k.asset_key == dg.AssetKey(["marts", "tier_list"]) for k in graph.asset_check_keys)
+
+
+def test_dbt_build_args_carry_the_as_of_date_and_the_program():
+    program = load_program(DEFAULT_PROGRAM_PATH)
+    args = dbt_build_args("2025-04-10", program)
+    assert args[:2] == ["build", "--vars"]
+    assert json.loads(args[2]) == {"as_of_date": "2025-04-10", "program": program}
+
+
+def test_dbt_project_default_vars_equal_the_shipped_program():
+    project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))
+    assert project["vars"]["program"] == load_program(DEFAULT_PROGRAM_PATH)
+
+
+def test_the_daily_job_covers_every_materializable_asset_in_one_process():
+    definitions = defs()
+    job = definitions.resolve_job_def("daily_pipeline")
+    graph = definitions.resolve_asset_graph()
+    materializable = {k for k in graph.get_all_asset_keys() if graph.get(k).is_materializable}
+    assert set(job.asset_layer.selected_asset_keys) == materializable
+    assert job.executor_def.name == "in_process"
