@@ -7,9 +7,12 @@ of how dbt computed them.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import duckdb
+import yaml
 
 
 @dataclass
@@ -96,3 +99,134 @@ def tier_list_members_once(con: duckdb.DuckDBPyConnection, staged_csv: str) -> G
     """)
     return GateResult(passed=not rows, failing_count=len(rows),
                       sample=[{k: str(v) for k, v in r.items()} for r in rows[:10]])
+
+
+# -- configuration ----------------------------------------------------------------
+
+GATES_CONFIG_DEFAULT = Path(__file__).with_name("gates.yml")
+
+
+def load_gates_config(path: Path | None = None) -> dict:
+    path = path or Path(os.environ.get("LOYALTY_GATES_CONFIG", GATES_CONFIG_DEFAULT))
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    volume = config.get("volume", {})
+    for key in ("trailing_days", "min_history_days", "min_median_lines", "lower_ratio", "upper_ratio"):
+        if not isinstance(volume.get(key), (int, float)):
+            raise ValueError(f"{path}: volume.{key} must be a number")
+    return config
+
+
+def _sample(rows: list[dict], size: int = 10) -> list[dict]:
+    return [{k: str(v) for k, v in r.items()} for r in rows[:size]]
+
+
+# -- ingestion gates (raw POS lines of day D) --------------------------------------
+
+_POS_FILE_STORE = r"regexp_extract(file_name, 'pos_\d{8}_([A-Za-z0-9-]+)\.', 1)"
+
+
+def store_completeness(con: duckdb.DuckDBPyConnection, as_of: str) -> GateResult:
+    """Every store trading on D delivered a loadable POS file for D."""
+    rows = _rows(con, f"""
+        WITH trading AS (
+            SELECT store_id FROM raw.stores
+            WHERE opened_on <= CAST(? AS DATE)
+              AND (closed_on IS NULL OR CAST(? AS DATE) < closed_on)
+        ),
+        delivered AS (
+            SELECT DISTINCT {_POS_FILE_STORE} AS store_id
+            FROM raw.ingested_files
+            WHERE source = 'pos_lines' AND status = 'loaded' AND business_day = CAST(? AS DATE)
+        )
+        SELECT t.store_id, 'no POS file loaded for this day' AS problem
+        FROM trading t LEFT JOIN delivered d USING (store_id)
+        WHERE d.store_id IS NULL
+        ORDER BY t.store_id
+    """, [as_of, as_of, as_of])
+    trading = _rows(con, """SELECT count(*) AS n FROM raw.stores WHERE opened_on <= CAST(? AS DATE)
+                            AND (closed_on IS NULL OR CAST(? AS DATE) < closed_on)""", [as_of, as_of])
+    return GateResult(passed=not rows, failing_count=len(rows), sample=_sample(rows),
+                      details={"stores_trading": trading[0]["n"]})
+
+
+def store_volume(con: duckdb.DuckDBPyConnection, as_of: str, volume: dict) -> GateResult:
+    """Each store's line count for D lies within a band around its trailing median."""
+    rows = _rows(con, """
+        WITH days AS (
+            SELECT store_id, business_day, count(*) AS lines
+            FROM raw.pos_lines
+            WHERE business_day BETWEEN CAST(? AS DATE) - CAST(? AS INTEGER) AND CAST(? AS DATE)
+            GROUP BY store_id, business_day
+        ),
+        history AS (
+            SELECT store_id, median(lines) AS median_lines, count(*) AS history_days
+            FROM days WHERE business_day < CAST(? AS DATE) GROUP BY store_id
+        ),
+        today AS (
+            SELECT f.store_id, coalesce(d.lines, 0) AS lines
+            FROM (SELECT DISTINCT regexp_extract(file_name, 'pos_\\d{8}_([A-Za-z0-9-]+)\\.', 1) AS store_id
+                  FROM raw.ingested_files
+                  WHERE source = 'pos_lines' AND status = 'loaded'
+                    AND business_day = CAST(? AS DATE)) f
+            LEFT JOIN days d ON d.store_id = f.store_id AND d.business_day = CAST(? AS DATE)
+        )
+        SELECT t.store_id, t.lines, h.median_lines, h.history_days,
+               CASE WHEN h.history_days IS NULL OR h.history_days < ? THEN 'not judged: short history'
+                    WHEN h.median_lines < ? THEN 'not judged: small store'
+                    WHEN t.lines < h.median_lines * ? THEN 'too few lines'
+                    WHEN t.lines > h.median_lines * ? THEN 'too many lines'
+                    ELSE 'ok' END AS verdict
+        FROM today t LEFT JOIN history h USING (store_id)
+        ORDER BY t.store_id
+    """, [as_of, volume["trailing_days"], as_of, as_of, as_of, as_of,
+          volume["min_history_days"], volume["min_median_lines"],
+          volume["lower_ratio"], volume["upper_ratio"]])
+    failing = [r for r in rows if r["verdict"] in ("too few lines", "too many lines")]
+    verdicts: dict[str, int] = {}
+    for r in rows:
+        verdicts[r["verdict"]] = verdicts.get(r["verdict"], 0) + 1
+    return GateResult(passed=not failing, failing_count=len(failing), sample=_sample(failing),
+                      details={"stores_by_verdict": verdicts})
+
+
+# -- mart gates -----------------------------------------------------------------------
+
+def referential_integrity(con: duckdb.DuckDBPyConnection) -> GateResult:
+    """Sales lines' stores and products exist; unknown member cards are counted, not failed."""
+    rows = _rows(con, """
+        SELECT 'unknown store' AS problem, f.store_id AS code, count(*) AS lines
+        FROM marts.fct_sales_lines f LEFT JOIN raw.stores s ON s.store_id = f.store_id
+        WHERE s.store_id IS NULL GROUP BY f.store_id
+        UNION ALL
+        SELECT 'unknown product', f.sku, count(*)
+        FROM marts.fct_sales_lines f LEFT JOIN raw.products p ON p.sku = f.sku
+        WHERE p.sku IS NULL GROUP BY f.sku
+        ORDER BY 1, 2
+    """)
+    unknown_cards = _rows(con, """
+        SELECT count(DISTINCT card_no) AS cards, count(*) AS lines FROM marts.fct_sales_lines
+        WHERE card_no IS NOT NULL AND member_id IS NULL""")[0]
+    return GateResult(passed=not rows, failing_count=sum(r["lines"] for r in rows), sample=_sample(rows),
+                      details={"unknown_member_cards": unknown_cards})
+
+
+def sales_reconciliation(con: duckdb.DuckDBPyConnection, as_of: str) -> GateResult:
+    """Money in raw valid lines for days <= D equals money in the sales fact, per day."""
+    rows = _rows(con, """
+        WITH raw_days AS (
+            SELECT business_day, sum(net_amount) AS amount, count(*) AS lines
+            FROM raw.pos_lines WHERE business_day <= CAST(? AS DATE) GROUP BY business_day
+        ),
+        fact_days AS (
+            SELECT business_day, sum(net_amount) AS amount, count(*) AS lines
+            FROM marts.fct_sales_lines GROUP BY business_day
+        )
+        SELECT coalesce(r.business_day, f.business_day) AS business_day,
+               r.amount AS raw_amount, f.amount AS fact_amount, r.lines AS raw_lines, f.lines AS fact_lines
+        FROM raw_days r FULL OUTER JOIN fact_days f USING (business_day)
+        WHERE r.amount IS DISTINCT FROM f.amount OR r.lines IS DISTINCT FROM f.lines
+        ORDER BY 1
+    """, [as_of])
+    total = _rows(con, "SELECT coalesce(sum(net_amount), 0) AS amount FROM marts.fct_sales_lines")[0]
+    return GateResult(passed=not rows, failing_count=len(rows), sample=_sample(rows),
+                      details={"fact_amount": str(total["amount"])})

@@ -5,6 +5,7 @@ import dagster as dg
 
 from orchestration.defs.partitions import ONE_DAY_PER_RUN, WAREHOUSE_POOL, business_days
 from orchestration.defs.publish.checks import STAGED_TIER_LIST, publish_gates
+from orchestration.defs.publish.serving import refresh_serving_copy
 from orchestration.defs.publish.outbox import (
     TIER_LIST_SQL, fresh_staging, publish, sha256_file, staging_dir, write_csv, write_manifest,
 )
@@ -12,11 +13,14 @@ from orchestration.defs.resources import WarehouseResource
 from orchestration.settings import program_sha256
 
 PUBLISHED_OUTBOX = dg.AssetKey(["publish", "outbox"])
+SERVING_COPY = dg.AssetKey(["publish", "serving_copy"])
 
 
 @dg.asset(
     key=STAGED_TIER_LIST,
-    deps=[dg.AssetKey(["marts", "tier_list"])],
+    # every gated asset is upstream, so its blocking checks stop publishing
+    deps=[dg.AssetKey(["marts", "tier_list"]), dg.AssetKey(["marts", "fct_sales_lines"]),
+          dg.AssetKey(["raw", "pos_lines"])],
     partitions_def=business_days,
     backfill_policy=ONE_DAY_PER_RUN,
     group_name="publish",
@@ -63,8 +67,29 @@ def outbox(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> d
     })
 
 
+@dg.asset(
+    key=SERVING_COPY,
+    deps=[PUBLISHED_OUTBOX],
+    partitions_def=business_days,
+    backfill_policy=ONE_DAY_PER_RUN,
+    group_name="publish",
+    kinds={"duckdb"},
+    pool=WAREHOUSE_POOL,
+    description="serving/marts.duckdb: the masked marts for BI tools, replaced atomically after "
+                "each successful publish (open readers keep the previous copy until they reconnect).",
+)
+def serving_copy(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    settings = warehouse.settings()
+    counts = refresh_serving_copy(settings.warehouse_path, settings.serving_dir)
+    return dg.MaterializeResult(metadata={
+        "path": dg.MetadataValue.path(str(settings.serving_dir / "marts.duckdb")),
+        "tables": len(counts),
+        "rows_per_table": dg.MetadataValue.json(counts),
+    })
+
+
 @dg.definitions
 def publish_definitions() -> dg.Definitions:
     from orchestration.defs.publish.checks import staged_checks
 
-    return dg.Definitions(assets=[tier_list_staged, outbox], asset_checks=staged_checks)
+    return dg.Definitions(assets=[tier_list_staged, outbox, serving_copy], asset_checks=staged_checks)

@@ -7,22 +7,13 @@ from orchestration.defs.partitions import business_days
 from orchestration.defs.publish.outbox import staging_dir
 from orchestration.defs.resources import WarehouseResource
 from orchestration.settings import load_program
-from quality.gates import GateResult, pyramid_segment_sizes, tier_list_members_once
+from orchestration.defs.gates_common import check_result
+from quality.gates import pyramid_segment_sizes, tier_list_members_once
 from quality.suites import read_staged_tier_list, validate_tier_list
 
 STAGED_TIER_LIST = dg.AssetKey(["publish", "tier_list_staged"])
 
 
-def _result(gate: GateResult) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(
-        passed=gate.passed,
-        severity=dg.AssetCheckSeverity.ERROR,
-        metadata={
-            "failing_count": gate.failing_count,
-            "failing_sample": dg.MetadataValue.json(gate.sample),
-            **{k: dg.MetadataValue.json(v) for k, v in gate.details.items()},
-        },
-    )
 
 
 def _staged_csv(warehouse: WarehouseResource, as_of: str) -> str:
@@ -37,7 +28,7 @@ def pyramid_segment_sizes_check(context: dg.AssetCheckExecutionContext,
     program = load_program(warehouse.settings().program_path)
     with warehouse.connect(read_only=True) as con:
         gate = pyramid_segment_sizes(con, _staged_csv(warehouse, context.partition_key), program["pyramid"])
-    return _result(gate)
+    return check_result(gate)
 
 
 @dg.asset_check(asset=STAGED_TIER_LIST, blocking=True, partitions_def=business_days,
@@ -46,7 +37,7 @@ def tier_list_members_once_check(context: dg.AssetCheckExecutionContext,
                                  warehouse: WarehouseResource) -> dg.AssetCheckResult:
     with warehouse.connect(read_only=True) as con:
         gate = tier_list_members_once(con, _staged_csv(warehouse, context.partition_key))
-    return _result(gate)
+    return check_result(gate)
 
 
 @dg.asset_check(asset=STAGED_TIER_LIST, blocking=True, partitions_def=business_days,
