@@ -233,10 +233,12 @@ def test_tier_list(default_warehouse):
         "points_balance, cast(as_of as varchar) from marts.tier_list order by member_id",
     )
     assert rows == [
-        ("M1", "C1", "queen", "small", "4000.00", 2, None, AS_OF),
-        ("M2", "C2", "goddess", "small", "2100.00", 2, None, AS_OF),
-        ("M4", "C4", "charm", "small", "50.00", 1, None, AS_OF),
-        ("M5", "C5", "charm", "inactive", "0.00", 0, None, AS_OF),
+        # points: M1 40 welcome + 900 (T01) + 300 (T02) + 3 x 1200 / 10 = 360 (T03, queen at the
+        # 2025-12-31 month-end) - 3 x 200 / 10 = 60 (T04 returned 2026-01-20, posted 2026-01-21)
+        ("M1", "C1", "queen", "small", "4000.00", 2, 1540, AS_OF),
+        ("M2", "C2", "goddess", "small", "2100.00", 2, 40 + 150 + 60, AS_OF),
+        ("M4", "C4", "charm", "small", "50.00", 1, 40 + 5, AS_OF),
+        ("M5", "C5", "charm", "inactive", "0.00", 0, 40, AS_OF),
     ]
     types = dict(query(
         default_warehouse,

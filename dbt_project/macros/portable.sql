@@ -1,0 +1,73 @@
+{#
+  Small portable helpers. Anything engine-specific goes through adapter.dispatch with a
+  portable default__ (and a duckdb__ where DuckDB spells it differently).
+#}
+
+{# True when the whole text `expr` matches the regular expression `pattern` (a Python string). #}
+{% macro regex_full_match(expr, pattern) -%}
+    {{ return(adapter.dispatch('regex_full_match', 'loyalty_warehouse')(expr, pattern)) }}
+{%- endmacro %}
+
+{% macro default__regex_full_match(expr, pattern) -%}
+    regexp_like({{ expr }}, {{ sql_string('^(' ~ pattern ~ ')$') }})
+{%- endmacro %}
+
+{% macro duckdb__regex_full_match(expr, pattern) -%}
+    regexp_full_match({{ expr }}, {{ sql_string(pattern) }})
+{%- endmacro %}
+
+
+{# Mobile masked for BI: 13812341234 -> 138****1234 (shorter values: ****, null stays null). #}
+{% macro mask_mobile(expr) -%}
+    case
+        when {{ expr }} is null then null
+        when {{ dbt.length(expr) }} >= 7
+            then {{ dbt.concat(["substr(" ~ expr ~ ", 1, 3)", "'****'", "substr(" ~ expr ~ ", " ~ dbt.length(expr) ~ " - 3, 4)"]) }}
+        else '****'
+    end
+{%- endmacro %}
+
+
+{# Name masked for BI: all but the first character replaced by '*' (王小红 -> 王**). #}
+{% macro mask_name(expr) -%}
+    case
+        when {{ expr }} is null then null
+        else {{ dbt.concat(["substr(" ~ expr ~ ", 1, 1)", "repeat('*', " ~ dbt.length(expr) ~ " - 1)"]) }}
+    end
+{%- endmacro %}
+
+
+{#
+  The median of `value_column` per `partition_by` over the rows of CTE/relation `source`,
+  as a select (columns: the partition columns, median_value, value_count). With an even
+  count, the mean of the two middle values. Portable (row_number + count, no MEDIAN()).
+#}
+{% macro median_by(source, partition_by, value_column) -%}
+    {%- set keys = partition_by | join(', ') -%}
+    select
+        {{ keys }},
+        cast(avg(cast({{ value_column }} as decimal(18, 4))) as decimal(18, 1)) as median_value,
+        max(value_count) as value_count
+    from (
+        select
+            {{ keys }},
+            {{ value_column }},
+            row_number() over (partition by {{ keys }} order by {{ value_column }}) as value_rank,
+            count(*) over (partition by {{ keys }}) as value_count
+        from {{ source }}
+    ) as ranked_values
+    where value_rank in (floor((value_count + 1) / 2.0), floor((value_count + 2) / 2.0))
+    group by {{ keys }}
+{%- endmacro %}
+
+
+{# The last month-end strictly before `day`: the day before the first of day's month. #}
+{% macro month_end_before(day) -%}
+    cast({{ dbt.dateadd('day', -1, dbt.date_trunc('month', day)) }} as date)
+{%- endmacro %}
+
+
+{# A day plus n days, as a date. #}
+{% macro add_days(day, n) -%}
+    cast({{ dbt.dateadd('day', n, day) }} as date)
+{%- endmacro %}

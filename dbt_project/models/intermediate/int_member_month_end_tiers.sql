@@ -1,0 +1,67 @@
+-- Month-end tier evaluations: one row per member and month-end strictly before D on or
+-- after the member's join_date. The tier of each (member, month_end) is evaluated on the
+-- trailing window month_end-(basis_days-1) .. month_end with the configured scheme, from
+-- the daily aggregate. Qualifying points are base points (no multipliers), so tiers never
+-- depend on themselves. The evaluation at the last month-end strictly before a day sets the
+-- tier multiplier of that day's purchases.
+with evaluations as (
+
+    select
+        members.member_id,
+        month_ends.month_end
+    from {{ ref('int_members_as_of') }} as members
+    inner join {{ ref('int_month_ends') }} as month_ends
+        on month_ends.month_end >= members.join_date
+        and month_ends.month_end < {{ as_of_date() }}
+
+),
+
+window_sales as (
+
+    select
+        evaluations.member_id,
+        evaluations.month_end,
+        sum(daily.spend) as spend,
+        sum(daily.purchase_transactions) as purchase_transactions,
+        sum(daily.base_points) as base_points
+    from evaluations
+    inner join {{ ref('int_member_daily_sales') }} as daily
+        on daily.member_id = evaluations.member_id
+        and daily.sales_day <= evaluations.month_end
+        and daily.sales_day >= {{ trailing_window_start(program_number('tiers.basis_days', min=1), 'evaluations.month_end') }}
+    group by evaluations.member_id, evaluations.month_end
+
+),
+
+measured as (
+
+    select
+        evaluations.member_id,
+        evaluations.month_end,
+        cast(coalesce(window_sales.spend, 0) as decimal(18, 2)) as trailing_spend,
+        cast(coalesce(window_sales.purchase_transactions, 0) as bigint) as trailing_transactions,
+        cast(coalesce(window_sales.base_points, 0) as bigint) as trailing_qualifying_points
+    from evaluations
+    left join window_sales
+        on window_sales.member_id = evaluations.member_id
+        and window_sales.month_end = evaluations.month_end
+
+),
+
+ranked as (
+
+    select *, {{ tier_rank_case('measured') }} as tier_rank
+    from measured
+
+)
+
+select
+    member_id,
+    month_end,
+    {{ tier_attribute('tier_rank', 'name') }} as tier,
+    tier_rank,
+    {{ tier_attribute('tier_rank', 'multiplier') }} as points_multiplier,
+    trailing_spend,
+    trailing_transactions,
+    trailing_qualifying_points
+from ranked

@@ -1,0 +1,53 @@
+-- One row per member with at least one purchase day (a day with a purchase transaction,
+-- days <= D): first, second and last purchase day, number of distinct purchase days, and the
+-- median gap in days between consecutive purchase days (even number of gaps: the mean of the
+-- two middle ones; null with fewer than 2 purchase days).
+with purchase_days as (
+
+    select
+        member_id,
+        sales_day,
+        row_number() over (partition by member_id order by sales_day) as day_number,
+        lag(sales_day) over (partition by member_id order by sales_day) as previous_day
+    from {{ ref('int_member_daily_sales') }}
+    where purchase_transactions > 0
+
+),
+
+gaps as (
+
+    select member_id, {{ dbt.datediff('previous_day', 'sales_day', 'day') }} as gap_days
+    from purchase_days
+    where previous_day is not null
+
+),
+
+medians as (
+
+    {{ median_by('gaps', ['member_id'], 'gap_days') }}
+
+),
+
+summary as (
+
+    select
+        member_id,
+        min(sales_day) as first_purchase_date,
+        min(case when day_number = 2 then sales_day end) as second_purchase_date,
+        max(sales_day) as last_purchase_date,
+        count(*) as purchase_days
+    from purchase_days
+    group by member_id
+
+)
+
+select
+    summary.member_id,
+    summary.first_purchase_date,
+    summary.second_purchase_date,
+    summary.last_purchase_date,
+    cast(summary.purchase_days as bigint) as purchase_days,
+    medians.median_value as median_gap_days
+from summary
+left join medians
+    on medians.member_id = summary.member_id

@@ -1,0 +1,134 @@
+-- Every POS line of a member transaction (days <= D) with its points multipliers.
+-- line_multiplier (m_line) is the HIGHEST applicable one, they never stack:
+--   tier_multiplier      tier of the member at the last month-end strictly before the day (none: 1);
+--   birthday_multiplier  points.birthday_multiplier if the member is activated and the day is in the birth month;
+--   bonus_multiplier     points.bonus_category_multiplier if the line's category is the member's bonus_category;
+--   member_day_multiplier the configured multiplier of a member day (points.member_days);
+-- the member attributes (activated, birth date, bonus category) are those of the member version
+-- valid at the transaction (SCD2), so a later change never rewrites earned points.
+-- points_multiplier is what the points use: line_multiplier on purchases, and on return
+-- transactions the multiplier of the matching line (same sku) of the original transaction
+-- (original_txn_id), or 1 when it cannot be found.
+with transactions as (
+
+    select txn_id, member_id, sales_day, is_purchase, is_return
+    from {{ ref('int_pos_transactions') }}
+    where member_id is not null
+
+),
+
+lines as (
+
+    select
+        lines.txn_id,
+        lines.line_no,
+        transactions.member_id,
+        lines.store_id,
+        lines.txn_ts,
+        lines.sales_day,
+        lines.sku,
+        lines.category,
+        lines.qty,
+        lines.net_amount,
+        lines.original_txn_id,
+        transactions.is_purchase,
+        transactions.is_return
+    from {{ ref('stg_pos__lines') }} as lines
+    inner join transactions
+        on transactions.txn_id = lines.txn_id
+
+),
+
+with_member as (
+
+    select
+        lines.*,
+        versions.activated,
+        versions.birth_date,
+        versions.bonus_category
+    from lines
+    left join {{ ref('int_member_versions') }} as versions
+        on versions.member_id = lines.member_id
+        and (versions.effective_from is null or versions.effective_from <= lines.txn_ts)
+        and (versions.valid_to is null or lines.txn_ts < versions.valid_to)
+
+),
+
+multipliers as (
+
+    select
+        with_member.txn_id,
+        with_member.line_no,
+        with_member.member_id,
+        with_member.store_id,
+        with_member.sales_day,
+        with_member.sku,
+        with_member.category,
+        with_member.qty,
+        with_member.net_amount,
+        with_member.original_txn_id,
+        with_member.is_purchase,
+        with_member.is_return,
+        coalesce(month_end_tiers.points_multiplier, {{ sql_decimal(1, 2, 9) }}) as tier_multiplier,
+        case
+            when with_member.activated
+                and extract(month from with_member.birth_date) = extract(month from with_member.sales_day)
+            then {{ sql_decimal(program_number('points.birthday_multiplier', min=0), 2, 9) }}
+            else {{ sql_decimal(1, 2, 9) }}
+        end as birthday_multiplier,
+        case
+            when with_member.bonus_category is not null and with_member.category = with_member.bonus_category
+            then {{ sql_decimal(program_number('points.bonus_category_multiplier', min=0), 2, 9) }}
+            else {{ sql_decimal(1, 2, 9) }}
+        end as bonus_multiplier,
+        {{ member_day_multiplier('with_member.sales_day') }} as member_day_multiplier
+    from with_member
+    left join {{ ref('int_member_month_end_tiers') }} as month_end_tiers
+        on month_end_tiers.member_id = with_member.member_id
+        and month_end_tiers.month_end = {{ month_end_before('with_member.sales_day') }}
+
+),
+
+applied as (
+
+    select
+        *,
+        greatest(tier_multiplier, birthday_multiplier, bonus_multiplier, member_day_multiplier) as line_multiplier
+    from multipliers
+
+),
+
+original_lines as (
+
+    select txn_id, sku, max(line_multiplier) as line_multiplier
+    from applied
+    group by txn_id, sku
+
+)
+
+select
+    applied.txn_id,
+    applied.line_no,
+    applied.member_id,
+    applied.store_id,
+    applied.sales_day,
+    applied.sku,
+    applied.category,
+    applied.qty,
+    applied.net_amount,
+    applied.original_txn_id,
+    applied.is_purchase,
+    applied.is_return,
+    applied.tier_multiplier,
+    applied.birthday_multiplier,
+    applied.bonus_multiplier,
+    applied.member_day_multiplier,
+    applied.line_multiplier,
+    case
+        when applied.is_return then coalesce(original_lines.line_multiplier, {{ sql_decimal(1, 2, 9) }})
+        else applied.line_multiplier
+    end as points_multiplier
+from applied
+left join original_lines
+    on original_lines.txn_id = applied.original_txn_id
+    and original_lines.sku = applied.sku

@@ -1,0 +1,99 @@
+-- The points ledger (积分) as of D: one row per entry dated <= D.
+--   welcome  +points.welcome_bonus on join_date (every member, cancelled ones too);
+--   earn     per purchase transaction floor(sum(net_amount * m_line) / yuan_per_point), remainders earn nothing;
+--   return   per return transaction -floor(sum(-net_amount * m_orig) / yuan_per_point), posted
+--            return_posting_delay_days after the return (a return on D is posted on D+1: not yet in the ledger);
+--   redeem   -points of each accepted redemption (activated, non-cancelled card), on its day;
+--   adjust   signed points of each manual adjustment of a known member, on its day.
+-- multiplier: the highest points multiplier of the transaction's lines (earn/return), else null.
+{%- set delay = program_number('points.return_posting_delay_days', min=0) %}
+
+with transaction_points as (
+
+    select
+        txn_id,
+        member_id,
+        sales_day,
+        is_purchase,
+        is_return,
+        sum(net_amount * points_multiplier) as weighted_amount,
+        max(points_multiplier) as multiplier
+    from {{ ref('int_member_sales_lines') }}
+    where is_purchase or is_return
+    group by txn_id, member_id, sales_day, is_purchase, is_return
+
+),
+
+entries as (
+
+    select
+        member_id,
+        join_date as entry_date,
+        'welcome' as entry_type,
+        cast({{ program_number('points.welcome_bonus', min=0) }} as integer) as points,
+        cast(null as {{ dbt.type_string() }}) as source_id,
+        cast(null as decimal(9, 2)) as multiplier
+    from {{ ref('int_members_as_of') }}
+    where join_date <= {{ as_of_date() }}
+
+    union all
+
+    select
+        member_id,
+        sales_day,
+        'earn',
+        {{ points_for_amount('weighted_amount') }},
+        txn_id,
+        multiplier
+    from transaction_points
+    where is_purchase
+
+    union all
+
+    select
+        member_id,
+        {{ add_days('sales_day', delay) }},
+        'return',
+        -{{ points_for_amount('-weighted_amount') }},
+        txn_id,
+        multiplier
+    from transaction_points
+    where is_return
+        and {{ add_days('sales_day', delay) }} <= {{ as_of_date() }}
+
+    union all
+
+    select
+        member_id,
+        redeemed_day,
+        'redeem',
+        -cast(points as integer),
+        redemption_id,
+        cast(null as decimal(9, 2))
+    from {{ ref('int_redemptions_checked') }}
+    where is_accepted
+
+    union all
+
+    select
+        adjustments.member_id,
+        adjustments.adjusted_day,
+        'adjust',
+        cast(adjustments.points as integer),
+        adjustments.adjustment_id,
+        cast(null as decimal(9, 2))
+    from {{ ref('stg_adjustments__adjustments') }} as adjustments
+    inner join {{ ref('int_members_as_of') }} as members
+        on members.member_id = adjustments.member_id
+    where adjustments.adjusted_day <= {{ as_of_date() }}
+
+)
+
+select
+    member_id,
+    cast(entry_date as date) as entry_date,
+    entry_type,
+    cast(points as integer) as points,
+    source_id,
+    cast(multiplier as decimal(9, 2)) as multiplier
+from entries

@@ -1,0 +1,106 @@
+-- Lapsed and at-risk members on D (客户流失与挽回), BI-facing with masked PII: every
+-- non-cancelled member with at least one purchase who is
+--   lapsed   days_since_last_purchase > lapsed.days;
+--   at_risk  not lapsed, purchases on >= lapsed.at_risk_min_purchase_days distinct days and
+--            days_since_last_purchase > lapsed.at_risk_gap_factor * median gap between purchase days.
+-- winback_priority places the member's spend over the trailing window ending on their last
+-- purchase day on TODAY's pyramid cut-offs (lowest trailing spend among today's vip, key and
+-- ordinary members; an empty segment has no cut-off): vip/key -> must_win_back, ordinary ->
+-- win_back, below -> opportunistic.
+-- Outreach flags: marketing_consent, has_valid_mobile (lapsed.valid_mobile_pattern, whole value),
+-- is_minor (under privacy.minor_age on D; unknown birth date: not a minor).
+{%- set basis_days = program_number('tiers.basis_days', min=1) %}
+
+with members as (
+
+    select * from {{ ref('int_members_as_of') }}
+    where status <> 'cancelled'
+
+),
+
+rhythm as (
+
+    select
+        rhythm.*,
+        {{ dbt.datediff('rhythm.last_purchase_date', as_of_date(), 'day') }} as days_since_last_purchase
+    from {{ ref('int_member_purchase_rhythm') }} as rhythm
+
+),
+
+classified as (
+
+    select
+        rhythm.*,
+        case
+            when rhythm.days_since_last_purchase > {{ program_number('lapsed.days', min=1) }} then 'lapsed'
+            when rhythm.purchase_days >= {{ program_number('lapsed.at_risk_min_purchase_days', min=2) }}
+                and rhythm.days_since_last_purchase
+                    > {{ sql_decimal(program_number('lapsed.at_risk_gap_factor', min=0), 4) }} * rhythm.median_gap_days
+            then 'at_risk'
+        end as status
+    from rhythm
+    inner join members
+        on members.member_id = rhythm.member_id
+
+),
+
+value_while_active as (
+
+    select classified.member_id, sum(daily.spend) as value_spend
+    from classified
+    inner join {{ ref('int_member_daily_sales') }} as daily
+        on daily.member_id = classified.member_id
+        and daily.sales_day <= classified.last_purchase_date
+        and daily.sales_day >= {{ trailing_window_start(basis_days, 'classified.last_purchase_date') }}
+    where classified.status is not null
+    group by classified.member_id
+
+),
+
+cut_offs as (
+
+    select
+        min(case when segment = 'vip' then trailing_spend end) as vip_cut_off,
+        min(case when segment = 'key' then trailing_spend end) as key_cut_off,
+        min(case when segment = 'ordinary' then trailing_spend end) as ordinary_cut_off
+    from {{ ref('customer_pyramid') }}
+
+)
+
+select
+    classified.member_id,
+    members.card_no,
+    {{ mask_name('members.name') }} as masked_name,
+    {{ mask_mobile('members.mobile') }} as masked_mobile,
+    classified.status,
+    cast(classified.days_since_last_purchase as integer) as days_since_last_purchase,
+    classified.last_purchase_date,
+    classified.purchase_days,
+    classified.median_gap_days,
+    cast(coalesce(value_while_active.value_spend, 0) as decimal(18, 2)) as value_spend,
+    case
+        when value_while_active.value_spend >= cut_offs.vip_cut_off
+            or value_while_active.value_spend >= cut_offs.key_cut_off then 'must_win_back'
+        when value_while_active.value_spend >= cut_offs.ordinary_cut_off then 'win_back'
+        else 'opportunistic'
+    end as winback_priority,
+    pyramid.segment,
+    favourite.favourite_category,
+    coalesce(members.marketing_consent, false) as marketing_consent,
+    coalesce({{ regex_full_match('members.mobile', program('lapsed.valid_mobile_pattern')) }}, false) as has_valid_mobile,
+    coalesce(
+        cast({{ dbt.dateadd('year', program_number('privacy.minor_age', min=0), 'members.birth_date') }} as date) > {{ as_of_date() }},
+        false
+    ) as is_minor,
+    {{ as_of_date() }} as as_of
+from classified
+inner join members
+    on members.member_id = classified.member_id
+cross join cut_offs
+left join value_while_active
+    on value_while_active.member_id = classified.member_id
+left join {{ ref('customer_pyramid') }} as pyramid
+    on pyramid.member_id = classified.member_id
+left join {{ ref('int_member_favourite_category') }} as favourite
+    on favourite.member_id = classified.member_id
+where classified.status is not null
