@@ -13,7 +13,10 @@ from pathlib import Path
 
 import duckdb
 
-SERVED_SCHEMAS = ("marts",)  # never raw, staging, intermediate or restricted (full PII)
+# Only the warehouse's `marts` schema is served (never raw, staging, intermediate or
+# restricted: they hold full PII). Its tables land in the copy's `main` schema: the file
+# is named marts.duckdb, so `marts.tier_list` resolves to them without ambiguity.
+SERVED_SCHEMA = "marts"
 
 
 def refresh_serving_copy(warehouse_path: Path, serving_dir: Path) -> dict[str, int]:
@@ -28,16 +31,13 @@ def refresh_serving_copy(warehouse_path: Path, serving_dir: Path) -> dict[str, i
         local = con.execute("SELECT current_database()").fetchall()[0][0]
         escaped = str(warehouse_path).replace("'", "''")
         con.execute(f"ATTACH '{escaped}' AS warehouse (READ_ONLY)")
-        for schema in SERVED_SCHEMAS:
-            con.execute(f'CREATE SCHEMA IF NOT EXISTS "{local}".{schema}')
-            tables = [r[0] for r in con.execute(
-                "SELECT table_name FROM duckdb_tables() WHERE database_name = 'warehouse' "
-                "AND schema_name = ? ORDER BY table_name", [schema]).fetchall()]
-            for table in tables:
-                con.execute(f'CREATE TABLE "{local}".{schema}.{table} AS '
-                            f"SELECT * FROM warehouse.{schema}.{table}")
-                counts[f"{schema}.{table}"] = con.execute(
-                    f'SELECT count(*) FROM "{local}".{schema}.{table}').fetchall()[0][0]
+        tables = [r[0] for r in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = 'warehouse' "
+            "AND schema_name = ? ORDER BY table_name", [SERVED_SCHEMA]).fetchall()]
+        for table in tables:
+            con.execute(f'CREATE TABLE "{local}".main.{table} AS '
+                        f"SELECT * FROM warehouse.{SERVED_SCHEMA}.{table}")
+            counts[table] = con.execute(f'SELECT count(*) FROM "{local}".main.{table}').fetchall()[0][0]
         con.execute("DETACH warehouse")
         con.execute("CHECKPOINT")
     finally:
