@@ -192,6 +192,18 @@ BOOKKEEPING_DDL = (
   replaces_sha256 VARCHAR,           -- a correction: the content it replaced
   loaded_at TIMESTAMP NOT NULL
 )""",
+    # added with issue 3 (ALTER so that existing warehouses get them too)
+    "ALTER TABLE raw.ingested_files ADD COLUMN IF NOT EXISTS encoding VARCHAR",       # utf-8 | gb18030 | parquet
+    "ALTER TABLE raw.ingested_files ADD COLUMN IF NOT EXISTS extra_columns VARCHAR",  # unknown headers, JSON list
+    "ALTER TABLE raw.ingested_files ADD COLUMN IF NOT EXISTS mtime_ns BIGINT",        # file mtime when read
+    """CREATE TABLE IF NOT EXISTS raw.extra_columns (
+  file_name VARCHAR NOT NULL,        -- cells of columns the contract does not know, kept aside
+  sha256 VARCHAR NOT NULL,
+  source VARCHAR NOT NULL,
+  business_day DATE,
+  row_number INTEGER NOT NULL,
+  cells VARCHAR NOT NULL             -- JSON object header -> text cell
+)""",
     """CREATE TABLE IF NOT EXISTS raw.quarantined_rows (
   file_name VARCHAR NOT NULL,
   sha256 VARCHAR NOT NULL,

@@ -1,29 +1,45 @@
-"""Ingest landing files: discover, read, validate, hand to the sink.
+"""Ingest landing files: discover, read, validate, hand to the sink - in batches.
 
 A file is identified by its path relative to the landing directory; its
-version by the sha256 of its bytes. Same name and hash: nothing to do. Same
-name, new hash: a correction that replaces that file's rows. Same hash under
-another name: rejected as a re-delivery, so nothing is counted twice.
+version by the sha256 of its bytes. Same name and hash: nothing to do (a file
+whose size and mtime equal the recorded ones is not even re-read). Same name,
+new hash: a correction that replaces that file's rows. Same hash under another
+name: rejected as a re-delivery, so nothing is counted twice.
+
+Files of one source are processed in batches (`batch_bytes`/`batch_files` of the
+ingestion config): one polars validation pass and one DuckDB transaction per
+batch, with every file's own reasons, row numbers and reconciliation. A crash
+mid-batch leaves the warehouse as before the batch; the retry loads it once.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import shutil
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
+from ingestion.config import IngestionConfig, load_config
 from ingestion.contract import Source
-from ingestion.reader import FileRejected, read_landing_file
-from ingestion.sink import FileVersion, WarehouseSink
-from ingestion.validate import FileContext, typed_keys, validate
+from ingestion.reader import (
+    FileRejected, ReadResult, canonical_frame, map_headers, parse_csv, prepare_csv, read_parquet_bytes,
+)
+from ingestion.sink import FileRecord, FileVersion, LoadedVersion, WarehouseSink
+from ingestion.validate import BatchContext, check_batch, parse_batch
 
 # Sources whose row keys must be unique across all files (members are upserts).
 CROSS_FILE_UNIQUE = ("pos_lines", "redemptions", "adjustments")
+# Sources whose rows must fall on their file's day: a re-delivered row can only
+# collide with rows of the same business day, so the cross-file key lookup is
+# restricted to a window of days around the batch (see docs/decisions.md).
+DAY_RULED = ("pos_lines", "redemptions")
+STORE_CHECKED = ("pos_lines", "redemptions", "members")
 
 
 @dataclass
@@ -39,6 +55,8 @@ class LoadOutcome:
     reason_counts: dict[str, int] = field(default_factory=dict)
     first_bad_rows: list[tuple[int, str]] = field(default_factory=list)  # (row, reasons)
     extra_columns: list[str] = field(default_factory=list)
+    encoding: str | None = None
+    sha256: str | None = None
 
 
 def landing_files(landing_dir: Path, source: Source, up_to: date | None) -> list[tuple[Path, str, date | None]]:
@@ -48,7 +66,7 @@ def landing_files(landing_dir: Path, source: Source, up_to: date | None) -> list
         return []
     found = []
     for path in folder.iterdir():
-        if not path.is_file() or not source.matches(path.name):
+        if not source.matches(path.name) or not path.is_file():
             continue
         day = source.business_day(path.name)
         if up_to is not None and day is not None and day > up_to:
@@ -65,58 +83,285 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def ingest_file(
-    sink: WarehouseSink, path: Path, file_label: str, source: Source, business_day: date | None,
-    *, quarantine_dir: Path, encoding: str = "auto", aliases: dict[str, str] | None = None,
-) -> LoadOutcome:
-    sha = sha256_of(path)
-    version = FileVersion(file_label, source, business_day, sha, path.stat().st_size)
-    current = sink.current_version(file_label)
-    if current is not None and current.sha256 == sha:
-        return LoadOutcome(file_label, source.name, business_day, "unchanged")
-    replaces = current.sha256 if current is not None else None
-    try:
-        read = read_landing_file(path, source, file_label=file_label, encoding=encoding, aliases=aliases)
-        # header-only files (a store that sold nothing) legitimately share content
-        twin = sink.file_with_content(sha, other_than=file_label) if read.frame.height else None
-        if twin is not None:
-            raise FileRejected(f"{file_label}: same content as already loaded {twin}")
-    except FileRejected as rejected:
-        _keep_rejected_file(path, file_label, quarantine_dir, str(rejected))
-        sink.replace_file(version, None, None, status="rejected", reason=str(rejected),
-                          replaces_sha256=replaces)
-        return LoadOutcome(file_label, source.name, business_day, "rejected", reason=str(rejected))
-    match = re.fullmatch(source.file_pattern, path.name)
-    ctx = FileContext(
-        file_label=file_label, business_day=business_day,
-        store_id=match.groupdict().get("store"),
-        known_stores=sink.known_stores() if source.name in ("pos_lines", "redemptions", "members") else None,
-    )
-    if source.name in CROSS_FILE_UNIQUE:
-        ctx.existing_keys = sink.existing_keys(
-            source, typed_keys(read.frame, source), other_than=file_label)
-    result = validate(read.frame, source, ctx)
-    sink.replace_file(version, result.valid, result.quarantined, status="loaded", reason=None,
-                      replaces_sha256=replaces)
-    _write_quarantine_file(result.quarantined, file_label, quarantine_dir)
-    return LoadOutcome(
-        file_label, source.name, business_day, "corrected" if replaces else "loaded",
-        rows_read=result.rows_read, rows_loaded=result.valid.height,
-        rows_quarantined=result.quarantined.height, reason_counts=result.reason_counts,
-        first_bad_rows=[(r, why) for r, why in result.quarantined.select("row_number", "reasons").head(5).iter_rows()],
-        extra_columns=read.extra_columns,
-    )
+@dataclass
+class _Pending:
+    path: Path
+    label: str
+    day: date | None
+    size: int
+    mtime_ns: int
+    current: LoadedVersion | None
 
 
 def ingest_source(
     sink: WarehouseSink, landing_dir: Path, source: Source, up_to: date | None, *,
-    quarantine_dir: Path, encoding: str = "auto", aliases: dict[str, str] | None = None,
+    quarantine_dir: Path, encoding: str | None = None, aliases: dict[str, str] | None = None,
+    config: IngestionConfig | None = None, progress=None,
 ) -> list[LoadOutcome]:
-    return [
-        ingest_file(sink, path, label, source, day, quarantine_dir=quarantine_dir,
-                    encoding=encoding, aliases=aliases)
-        for path, label, day in landing_files(landing_dir, source, up_to)
-    ]
+    """Ingest every new or changed file of `source` for days <= up_to; one outcome per file."""
+    config = config or load_config()
+    source_config = config.source(source.name)
+    encoding = encoding or source_config.encoding
+    aliases = {**source_config.aliases, **(aliases or {})}
+    current = sink.current_versions(source)
+    outcomes: list[LoadOutcome] = []
+    pending: list[_Pending] = []
+    for path, label, day in landing_files(landing_dir, source, up_to):
+        stat = path.stat()
+        cur = current.get(label)
+        if cur is not None and cur.size_bytes == stat.st_size and cur.mtime_ns == stat.st_mtime_ns:
+            outcomes.append(LoadOutcome(label, source.name, day, "unchanged", sha256=cur.sha256))
+            continue
+        pending.append(_Pending(path, label, day, stat.st_size, stat.st_mtime_ns, cur))
+    if not pending:
+        return outcomes
+    contents = sink.loaded_contents()
+    batch: list[_Pending] = []
+    size = 0
+    done = 0
+    for item in pending:
+        batch.append(item)
+        size += item.size
+        if size >= config.batch_bytes or len(batch) >= config.batch_files:
+            outcomes += _ingest_batch(sink, source, batch, contents, config, encoding, aliases, quarantine_dir)
+            done += len(batch)
+            if progress is not None:
+                progress(f"{source.name}: {done}/{len(pending)} files")
+            batch, size = [], 0
+    if batch:
+        outcomes += _ingest_batch(sink, source, batch, contents, config, encoding, aliases, quarantine_dir)
+        if progress is not None:
+            progress(f"{source.name}: {len(pending)}/{len(pending)} files")
+    return outcomes
+
+
+def ingest_file(
+    sink: WarehouseSink, path: Path, file_label: str, source: Source, business_day: date | None,
+    *, quarantine_dir: Path, encoding: str = "auto", aliases: dict[str, str] | None = None,
+) -> LoadOutcome:
+    """One file on its own (a batch of one)."""
+    stat = path.stat()
+    item = _Pending(path, file_label, business_day, stat.st_size, stat.st_mtime_ns,
+                    sink.current_version(file_label))
+    [outcome] = _ingest_batch(sink, source, [item], sink.loaded_contents(), load_config(),
+                              encoding, aliases or {}, quarantine_dir)
+    return outcome
+
+
+def _ingest_batch(
+    sink: WarehouseSink, source: Source, batch: list[_Pending], contents: dict[str, str],
+    config: IngestionConfig, encoding: str, aliases: dict[str, str], quarantine_dir: Path,
+) -> list[LoadOutcome]:
+    outcomes: dict[str, LoadOutcome] = {}
+    records: list[FileRecord] = []
+    accepted: list[tuple[int, FileRecord, Path]] = []  # (_file index, record, path)
+    rejected: list[tuple[FileRecord, Path]] = []
+    # CSV files without quotes, grouped by header line: parsed as one buffer
+    groups: dict[bytes, list[tuple[int, bytes, int, str]]] = {}
+    singles: list[tuple[int, ReadResult]] = []
+    for item in batch:
+        data = item.path.read_bytes()
+        sha = hashlib.sha256(data).hexdigest()
+        version = FileVersion(item.label, source, item.day, sha, len(data), item.mtime_ns)
+        cur = item.current
+        if cur is not None and cur.sha256 == sha:
+            outcomes[item.label] = LoadOutcome(item.label, source.name, item.day, "unchanged", sha256=sha)
+            continue
+        record = FileRecord(version, "loaded", replaces_sha256=cur.sha256 if cur else None,
+                            had_record=cur is not None)
+        index = len(records)
+        try:
+            if item.path.name.lower().endswith(".parquet"):
+                read = read_parquet_bytes(data, source, file_label=item.label, aliases=aliases)
+                rows, used, extra_cols, header = read.frame.height, read.encoding, read.extra_columns, None
+            else:
+                text, used = prepare_csv(data, item.path.name, encoding, item.label)
+                del data
+                if b'"' in text:  # quoted cells may hold newlines: parse this file on its own
+                    read = parse_csv(text, source, file_label=item.label, encoding=used, aliases=aliases)
+                    rows, extra_cols, header = read.frame.height, read.extra_columns, None
+                else:
+                    cut = text.find(b"\n")
+                    header, body = (text, b"") if cut < 0 else (text[:cut], text[cut + 1:])
+                    _, extra_cols, _ = map_headers(
+                        header.decode("utf-8").rstrip("\r").split(","), source, item.label, aliases)
+                    if body and not body.endswith(b"\n"):
+                        body += b"\n"
+                    rows = body.count(b"\n")
+            # header-only files (a store that sold nothing) legitimately share content
+            twin = contents.get(sha) if rows else None
+            if twin is not None and twin != item.label:
+                raise FileRejected(f"{item.label}: same content as already loaded {twin}")
+        except FileRejected as exc:
+            record.status, record.reason = "rejected", str(exc)
+            rejected.append((record, item.path))
+            records.append(record)
+            continue
+        if header is None:
+            singles.append((index, read))
+        else:
+            groups.setdefault(header, []).append((index, body, rows, item.label))
+        if rows:
+            contents[sha] = item.label
+        record.encoding = used
+        record.extra_columns = extra_cols
+        record.rows_read = rows
+        accepted.append((index, record, item.path))
+        records.append(record)
+
+    parts: list[pl.DataFrame] = []
+    extras: list[pl.DataFrame] = []
+    by_index = {i: (r, p) for i, r, p in accepted}
+    parsed = [_parse_group(header, members, source, aliases) for header, members in groups.items()]
+    parsed += [_parse_single(index, read, by_index[index][0].version.file_label) for index, read in singles]
+    for results in parsed:
+        for index, frame, extra in results:
+            if isinstance(frame, FileRejected):  # too many fields, bad quoting: found per file
+                record, path = by_index.pop(index)
+                record.status, record.reason, record.rows_read = "rejected", str(frame), 0
+                record.encoding = None
+                rejected.append((record, path))
+                continue
+            parts.append(frame)
+            if extra is not None:
+                extras.append(extra)
+    accepted = [(i, r, p) for i, r, p in accepted if i in by_index]
+    labels = [r.version.file_label for _, r, _ in accepted]
+    frames = [p for p in parts if p.height] or parts[:1]
+    valid = quarantined = None
+    reason_counts: dict[int, dict[str, int]] = {}
+    first_bad: dict[int, list[tuple[int, str]]] = {}
+    if frames:
+        batch_frame = pl.concat(frames, how="vertical", rechunk=False)
+        if len(frames) > 1:
+            batch_frame = batch_frame.sort("_file", "_row_number")
+        stores = [re.fullmatch(source.file_pattern, p.name).groupdict().get("store") for _, _, p in accepted]
+        file_ctx = pl.DataFrame({
+            "_file": pl.Series([i for i, _, _ in accepted], dtype=pl.UInt32),
+            "_file_day": pl.Series([r.version.business_day for _, r, _ in accepted], dtype=pl.Date),
+            "_file_store": pl.Series(stores, dtype=pl.String),
+        })
+        batch_frame = batch_frame.join(file_ctx, on="_file", how="left", maintain_order="left")
+        typed = parse_batch(batch_frame, source)
+        del batch_frame
+        ctx = BatchContext()
+        if source.name in STORE_CHECKED:
+            ctx.known_stores = sink.known_stores()
+        if source.name in CROSS_FILE_UNIQUE:
+            days = [r.version.business_day for _, r, _ in accepted if r.version.business_day]
+            window = (min(days), max(days)) if source.name in DAY_RULED and len(days) == len(accepted) else None
+            ctx.existing_keys = sink.existing_keys(
+                source, typed.select(source.key), labels, days=window,
+                window_days=config.duplicate_window_days)
+        if source.name == "redemptions" and sink.has_rows("raw.members"):
+            ctx.card_states = sink.card_states(
+                typed.select("_file", pl.col("_row_number").cast(pl.UInt32), "card_no", "redeemed_at"))
+        result = check_batch(typed, source, ctx)
+        del typed
+        files = pl.DataFrame({
+            "_file": pl.Series([i for i, _, _ in accepted], dtype=pl.UInt32),
+            "business_day": pl.Series([r.version.business_day for _, r, _ in accepted], dtype=pl.Date),
+            "_source_file": labels,
+        })
+        valid = result.valid.join(files, on="_file", how="left", maintain_order="left").with_columns(
+            pl.col("_row_number").cast(pl.Int32))
+        quarantined = result.quarantined.join(
+            files.select("_file", pl.col("_source_file").alias("file_name")), on="_file",
+            how="left", maintain_order="left")
+        loaded_per_file = dict(valid.group_by("_file").len().iter_rows())
+        bad_per_file = dict(quarantined.group_by("_file").len().iter_rows())
+        if quarantined.height:
+            for (index,), rows in quarantined.partition_by("_file", as_dict=True).items():
+                counts: dict[str, int] = {}
+                for reasons in rows.get_column("reasons"):
+                    for reason in reasons.split("; "):
+                        counts[reason] = counts.get(reason, 0) + 1
+                reason_counts[index] = counts
+                first_bad[index] = list(rows.select("row_number", "reasons").head(5).iter_rows())
+        for index, record, _ in accepted:
+            record.rows_loaded = loaded_per_file.get(index, 0)
+            record.rows_quarantined = bad_per_file.get(index, 0)
+        quarantined = quarantined.drop("_file")
+    extra = pl.concat(extras) if extras else None
+    sink.write_batch(source, records, valid, quarantined, extra)
+
+    # after the commit: the readable side files
+    for record, path in rejected:
+        _keep_rejected_file(path, record.version.file_label, quarantine_dir, record.reason)
+    by_file = (dict(((k[0], v) for k, v in quarantined.partition_by("file_name", as_dict=True).items()))
+               if quarantined is not None and quarantined.height else {})
+    for _, record, _ in accepted:
+        label = record.version.file_label
+        if label in by_file or record.had_record:
+            _write_quarantine_file(by_file.get(label), label, quarantine_dir)
+    index_of = {id(r): i for i, r, _ in accepted}
+    for record in records:
+        v = record.version
+        if record.status == "rejected":
+            outcome = LoadOutcome(v.file_label, source.name, v.business_day, "rejected",
+                                  reason=record.reason, sha256=v.sha256)
+        else:
+            index = index_of[id(record)]
+            outcome = LoadOutcome(
+                v.file_label, source.name, v.business_day,
+                "corrected" if record.replaces_sha256 else "loaded",
+                rows_read=record.rows_read, rows_loaded=record.rows_loaded,
+                rows_quarantined=record.rows_quarantined, reason_counts=reason_counts.get(index, {}),
+                first_bad_rows=first_bad.get(index, []), extra_columns=record.extra_columns,
+                encoding=record.encoding, sha256=v.sha256)
+        outcomes[v.file_label] = outcome
+    return [outcomes[item.label] for item in batch]
+
+
+def _parse_group(header, members, source, aliases):
+    """Parse the bodies of files sharing one header line as one CSV buffer.
+
+    Row counts per file are the newline counts (no quotes, so no embedded
+    newlines); if polars disagrees or fails, each file is parsed on its own.
+    Yields (index, canonical frame with _file/_row_number, extra cells or None).
+    """
+    headers = header.decode("utf-8").rstrip("\r").split(",")
+    renames, extra_cols, present = map_headers(headers, source, members[0][3], aliases)
+    counts = np.array([m[2] for m in members], dtype=np.int64)
+    try:
+        frame = pl.read_csv(header + b"\n" + b"".join(m[1] for m in members), infer_schema=False,
+                            empty_string_is_null=False, raise_if_empty=True, truncate_ragged_lines=False)
+        ok = frame.height == int(counts.sum()) and frame.columns == headers
+    except Exception:
+        ok = False
+    if not ok:
+        for index, body, _, label in members:
+            try:
+                read = parse_csv(header + b"\n" + body, source, file_label=label, encoding="utf-8",
+                                 aliases=aliases)
+            except FileRejected as exc:
+                yield index, exc, None
+                continue
+            yield from _parse_single(index, read, label)
+        return
+    indices = np.repeat(np.array([m[0] for m in members], dtype=np.uint32), counts)
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    row_numbers = (np.arange(int(counts.sum()), dtype=np.int64) - starts + 1).astype(np.uint32)
+    extra = None
+    if extra_cols:
+        labels = pl.Series([m[3] for m in members]).gather(np.repeat(np.arange(len(members)), counts))
+        extra = frame.select(
+            labels.alias("file_name"), pl.Series("row_number", row_numbers.astype(np.int32)),
+            pl.struct(extra_cols).struct.json_encode().alias("cells"))
+    yield -1, canonical_frame(frame, source, renames, present).with_columns(
+        pl.Series("_file", indices), pl.Series("_row_number", row_numbers)), extra
+
+
+def _parse_single(index, read, label):
+    n = read.frame.height
+    extra = None
+    if read.extra is not None and n:
+        extra = read.extra.select(
+            pl.lit(label).alias("file_name"), pl.Series("row_number", np.arange(1, n + 1, dtype=np.int32)),
+            pl.struct(read.extra.columns).struct.json_encode().alias("cells"))
+    yield index, read.frame.with_columns(
+        pl.Series("_file", np.full(n, index, dtype=np.uint32)),
+        pl.Series("_row_number", np.arange(1, n + 1, dtype=np.uint32))), extra
 
 
 def _restricted_dir(path: Path) -> Path:
@@ -131,11 +376,26 @@ def _keep_rejected_file(path: Path, file_label: str, quarantine_dir: Path, reaso
     target.with_name(target.name + ".reason.txt").write_text(reason + "\n", encoding="utf-8")
 
 
-def _write_quarantine_file(quarantined: pl.DataFrame, file_label: str, quarantine_dir: Path) -> None:
+def _write_quarantine_file(quarantined: pl.DataFrame | None, file_label: str, quarantine_dir: Path) -> None:
     """A readable per-file quarantine report (file, row, reasons, raw row)."""
     target = _restricted_dir(quarantine_dir / "rows" / Path(file_label).parent) / (
         Path(file_label).name + ".quarantine.csv")
-    if quarantined.height == 0:
+    if quarantined is None or quarantined.height == 0:
         target.unlink(missing_ok=True)
         return
-    quarantined.select(pl.lit(file_label).alias("file"), "row_number", "reasons", "raw_row").write_csv(target)
+    quarantined.select(pl.col("file_name").alias("file"), "row_number", "reasons", "raw_row").write_csv(target)
+
+
+def outcome_summary(outcomes: list[LoadOutcome]) -> dict:
+    """Totals for logs and metadata (no cell values)."""
+    reasons: dict[str, int] = {}
+    for outcome in outcomes:
+        for reason, count in outcome.reason_counts.items():
+            reasons[reason] = reasons.get(reason, 0) + count
+    return {
+        "files": len(outcomes),
+        "rows_read": sum(o.rows_read for o in outcomes),
+        "rows_loaded": sum(o.rows_loaded for o in outcomes),
+        "rows_quarantined": sum(o.rows_quarantined for o in outcomes),
+        "reasons": json.loads(json.dumps(reasons)),
+    }

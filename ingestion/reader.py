@@ -2,20 +2,26 @@
 
 Everything is read as text so that no value is silently turned into a null by a
 reader option; typing happens in `validate`, where a failure quarantines the row.
+UTF-8 bytes go to polars as they are (no decode/encode round trip); GB18030 is
+transcoded to UTF-8 in Python, strictly.
 """
 
 from __future__ import annotations
 
+import codecs
+import functools
 import gzip
 import io
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
-from ingestion.contract import Source
+from ingestion.contract import SOURCES_BY_NAME, Source
 
 UTF8_BOM = b"\xef\xbb\xbf"
+_utf8_decode = codecs.getdecoder("utf-8")
 
 
 class FileRejected(Exception):
@@ -27,16 +33,25 @@ class ReadResult:
     frame: pl.DataFrame  # canonical column names, all pl.String, in contract order
     encoding: str  # what the text was decoded as ("parquet" for Parquet files)
     extra_columns: list[str] = field(default_factory=list)  # unknown headers, kept aside
+    extra: pl.DataFrame | None = None  # the unknown columns' cells (same rows as frame)
 
 
-def decode_text(data: bytes, encoding: str, file_label: str) -> tuple[str, str]:
-    """Decode strictly: UTF-8 (BOM or not), or GB18030 when configured or detected."""
+def to_utf8(data: bytes, encoding: str, file_label: str) -> tuple[bytes, str]:
+    """UTF-8 bytes of the file (BOM dropped) and the encoding they were read as."""
     if data.startswith(UTF8_BOM):
         data = data[len(UTF8_BOM):]
+        if encoding == "auto":
+            encoding = "utf-8"  # a BOM is a declaration
+    if data.isascii():  # both encodings agree on ASCII: nothing to check or convert
+        return data, "utf-8" if encoding == "auto" else encoding
     candidates = ["utf-8", "gb18030"] if encoding == "auto" else [encoding]
+    last_error: UnicodeDecodeError | None = None
     for candidate in candidates:
         try:
-            return data.decode(candidate), candidate
+            if candidate == "utf-8":
+                _utf8_decode(data, "strict")
+                return data, "utf-8"
+            return data.decode(candidate, errors="strict").encode("utf-8"), candidate
         except UnicodeDecodeError as exc:
             last_error = exc
     raise FileRejected(
@@ -45,14 +60,26 @@ def decode_text(data: bytes, encoding: str, file_label: str) -> tuple[str, str]:
     )
 
 
+def decode_text(data: bytes, encoding: str, file_label: str) -> tuple[str, str]:
+    """Decode strictly: UTF-8 (BOM or not), or GB18030 when configured or detected."""
+    utf8, used = to_utf8(data, encoding, file_label)
+    return utf8.decode("utf-8"), used
+
+
 def header_map(source: Source, aliases: dict[str, str] | None = None) -> dict[str, str]:
     """Normalised header spelling -> canonical column name."""
+    return _header_map(source.name, tuple(sorted((aliases or {}).items())))
+
+
+@functools.lru_cache(maxsize=64)
+def _header_map(source_name: str, aliases: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    source = SOURCES_BY_NAME[source_name]
     mapping: dict[str, str] = {}
     for column in source.columns:
         mapping[_normalise(column.name)] = column.name
         for alias in column.aliases:
             mapping[_normalise(alias)] = column.name
-    for alias, canonical in (aliases or {}).items():
+    for alias, canonical in aliases:
         mapping[_normalise(alias)] = canonical
     return mapping
 
@@ -65,42 +92,80 @@ def read_landing_file(
     path: Path, source: Source, *, file_label: str, encoding: str = "auto",
     aliases: dict[str, str] | None = None,
 ) -> ReadResult:
-    name = path.name.lower()
-    if name.endswith(".parquet"):
-        try:
-            frame = pl.read_parquet(path)
-        except Exception as exc:  # any parquet failure means the file is unreadable
-            raise FileRejected(f"{file_label}: not a readable Parquet file ({exc})") from exc
-        frame = frame.select(pl.all().cast(pl.String))
-        used_encoding = "parquet"
-    else:
-        data = path.read_bytes()
-        if name.endswith(".gz"):
-            try:
-                data = gzip.decompress(data)
-            except (OSError, EOFError) as exc:
-                raise FileRejected(f"{file_label}: not a readable gzip file ({exc})") from exc
-        text, used_encoding = decode_text(data, encoding, file_label)
-        if not text.strip():
-            raise FileRejected(f"{file_label}: empty file (no header row)")
-        try:
-            frame = pl.read_csv(
-                io.BytesIO(text.encode("utf-8")), infer_schema=False,
-                empty_string_is_null=False, raise_if_empty=True, truncate_ragged_lines=False,
-            )
-        except Exception as exc:  # malformed CSV: ragged rows, bad quoting
-            raise FileRejected(f"{file_label}: not a well-formed CSV file ({exc})") from exc
-    return _to_canonical(frame, source, file_label, used_encoding, aliases)
+    return read_landing_bytes(path.read_bytes(), path.name, source, file_label=file_label,
+                              encoding=encoding, aliases=aliases)
 
 
-def _to_canonical(
-    frame: pl.DataFrame, source: Source, file_label: str, encoding: str,
-    aliases: dict[str, str] | None,
+def read_landing_bytes(
+    data: bytes, name: str, source: Source, *, file_label: str, encoding: str = "auto",
+    aliases: dict[str, str] | None = None,
 ) -> ReadResult:
+    if name.lower().endswith(".parquet"):
+        return read_parquet_bytes(data, source, file_label=file_label, aliases=aliases)
+    data, used_encoding = prepare_csv(data, name, encoding, file_label)
+    return parse_csv(data, source, file_label=file_label, encoding=used_encoding, aliases=aliases)
+
+
+def prepare_csv(data: bytes, name: str, encoding: str, file_label: str) -> tuple[bytes, str]:
+    """Decompressed, decoded UTF-8 text bytes of a CSV landing file (or FileRejected)."""
+    if name.lower().endswith(".gz"):
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise FileRejected(f"{file_label}: not a readable gzip file ({exc})") from exc
+    data, used_encoding = to_utf8(data, encoding, file_label)
+    if b"\x00" in data[:65536]:
+        raise FileRejected(f"{file_label}: not a CSV text file (binary content)")
+    if not data.strip():
+        raise FileRejected(f"{file_label}: empty file (no header row)")
+    return data, used_encoding
+
+
+def parse_csv(data: bytes, source: Source, *, file_label: str, encoding: str,
+              aliases: dict[str, str] | None = None) -> ReadResult:
+    try:
+        frame = pl.read_csv(
+            data, infer_schema=False, empty_string_is_null=False,
+            raise_if_empty=True, truncate_ragged_lines=False,
+        )
+    except Exception as exc:  # malformed CSV: too many fields, bad quoting
+        raise FileRejected(f"{file_label}: not a well-formed CSV file ({_first_line(exc)})") from exc
+    return _to_canonical(frame, source, file_label, encoding, aliases)
+
+
+def read_parquet_bytes(data: bytes, source: Source, *, file_label: str,
+                       aliases: dict[str, str] | None = None) -> ReadResult:
+    try:
+        frame = pl.read_parquet(io.BytesIO(data))
+    except Exception as exc:  # any parquet failure means the file is unreadable
+        raise FileRejected(f"{file_label}: not a readable Parquet file ({_first_line(exc)})") from exc
+    frame = frame.select(_as_text(name, dtype) for name, dtype in frame.schema.items())
+    return _to_canonical(frame, source, file_label, "parquet", aliases)
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+
+
+def _as_text(name: str, dtype: pl.DataType) -> pl.Expr:
+    """Parquet columns as the text a CSV export would carry."""
+    if dtype == pl.Datetime or isinstance(dtype, pl.Datetime):
+        return pl.col(name).dt.strftime("%Y-%m-%d %H:%M:%S")
+    if dtype == pl.Date:
+        return pl.col(name).dt.strftime("%Y-%m-%d")
+    if dtype == pl.Boolean:
+        return pl.when(pl.col(name)).then(pl.lit("true")).otherwise(pl.lit("false")).alias(name)
+    return pl.col(name).cast(pl.String)
+
+
+def map_headers(
+    headers: list[str], source: Source, file_label: str, aliases: dict[str, str] | None,
+) -> tuple[dict[str, str], list[str], set[str]]:
+    """(header -> canonical, unknown headers, canonical columns present) or FileRejected."""
     mapping = header_map(source, aliases)
     renames: dict[str, str] = {}
     extra: list[str] = []
-    for header in frame.columns:
+    for header in headers:
         canonical = mapping.get(_normalise(header))
         if canonical is None:
             extra.append(header)
@@ -112,9 +177,21 @@ def _to_canonical(
     missing = [c.name for c in source.columns if c.required and c.name not in present]
     if missing:
         raise FileRejected(f"{file_label}: required column(s) missing: {', '.join(missing)}")
-    frame = frame.rename(renames)
-    frame = frame.with_columns(
-        [pl.lit(None, dtype=pl.String).alias(c.name) for c in source.columns if c.name not in present]
+    return renames, extra, present
+
+
+def canonical_frame(frame: pl.DataFrame, source: Source, renames: dict[str, str], present: set[str]) -> pl.DataFrame:
+    return frame.rename(renames).select(
+        pl.col(c.name).cast(pl.String) if c.name in present else pl.lit(None, dtype=pl.String).alias(c.name)
+        for c in source.columns
     )
-    frame = frame.select([pl.col(c.name).cast(pl.String) for c in source.columns])
-    return ReadResult(frame=frame, encoding=encoding, extra_columns=extra)
+
+
+def _to_canonical(
+    frame: pl.DataFrame, source: Source, file_label: str, encoding: str,
+    aliases: dict[str, str] | None,
+) -> ReadResult:
+    renames, extra, present = map_headers(frame.columns, source, file_label, aliases)
+    extra_frame = frame.select(extra) if extra else None
+    frame = canonical_frame(frame, source, renames, present)
+    return ReadResult(frame=frame, encoding=encoding, extra_columns=extra, extra=extra_frame)

@@ -1,16 +1,19 @@
 """Where validated rows go: the one seam between ingestion and storage.
 
-`WarehouseSink` writes a file's rows, its quarantined rows and its load record
-to DuckDB in one transaction, and a Parquet copy per landed file under
+`WarehouseSink` writes a *batch* of files - their rows, quarantined rows, kept-aside
+extra cells and load records - to DuckDB in one transaction, then refreshes the
+Parquet copy of the touched business days under
 `<data_dir>/lake/<source>/business_day=YYYY-MM-DD/` so Spark can read the same
-validated raw data. Another engine means another class with these methods.
+validated raw data. Another engine means another class with
+these methods.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from datetime import date, datetime, timezone
+import shutil
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
@@ -26,12 +29,37 @@ class FileVersion:
     business_day: date | None
     sha256: str
     size_bytes: int
+    mtime_ns: int | None = None
 
 
 @dataclass(frozen=True)
 class LoadedVersion:
     sha256: str
     status: str
+    size_bytes: int | None = None
+    mtime_ns: int | None = None
+
+
+@dataclass
+class FileRecord:
+    """One file's line in raw.ingested_files, written with its rows."""
+    version: FileVersion
+    status: str  # loaded | rejected
+    reason: str | None = None
+    replaces_sha256: str | None = None
+    had_record: bool = False  # earlier rows/records of this name must be replaced
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    encoding: str | None = None
+    extra_columns: list[str] = field(default_factory=list)
+
+
+INGESTED_FILES_COLUMNS = (
+    "file_name", "source", "business_day", "sha256", "size_bytes", "status", "reason",
+    "rows_read", "rows_loaded", "rows_quarantined", "replaces_sha256", "loaded_at",
+    "encoding", "extra_columns", "mtime_ns",
+)
 
 
 class WarehouseSink:
@@ -43,9 +71,23 @@ class WarehouseSink:
     # -- what is there already -------------------------------------------------
     def current_version(self, file_label: str) -> LoadedVersion | None:
         row = self._first_row(
-            "SELECT sha256, status FROM raw.ingested_files WHERE file_name = ? "
+            "SELECT sha256, status, size_bytes, mtime_ns FROM raw.ingested_files WHERE file_name = ? "
             "AND status <> 'superseded' ORDER BY loaded_at DESC LIMIT 1", [file_label])
         return LoadedVersion(*row) if row else None
+
+    def current_versions(self, source: Source) -> dict[str, LoadedVersion]:
+        """file_name -> its current (not superseded) version, for one source."""
+        rows = self.con.execute(
+            "SELECT file_name, sha256, status, size_bytes, mtime_ns FROM raw.ingested_files "
+            "WHERE source = ? AND status <> 'superseded' ORDER BY loaded_at", [source.name]).fetchall()
+        return {name: LoadedVersion(sha, status, size, mtime) for name, sha, status, size, mtime in rows}
+
+    def loaded_contents(self) -> dict[str, str]:
+        """sha256 -> a file name, for every loaded file with at least one row."""
+        rows = self.con.execute(
+            "SELECT sha256, min(file_name) FROM raw.ingested_files "
+            "WHERE status = 'loaded' AND rows_read > 0 GROUP BY sha256").fetchall()
+        return dict(rows)
 
     def file_with_content(self, sha256: str, other_than: str) -> str | None:
         row = self._first_row(
@@ -62,85 +104,217 @@ class WarehouseSink:
         rows = self.con.execute("SELECT DISTINCT store_id FROM raw.stores").fetchall()
         return frozenset(r[0] for r in rows) if rows else None
 
-    def existing_keys(self, source: Source, incoming: pl.DataFrame, other_than: str) -> pl.DataFrame:
-        """Keys of `incoming` already loaded from other files of the same source."""
+    def has_rows(self, table: str) -> bool:
+        return bool(self.con.execute(f"SELECT EXISTS (SELECT 1 FROM {table})").fetchall()[0][0])
+
+    def existing_keys(
+        self, source: Source, incoming: pl.DataFrame, other_than: str | list[str],
+        days: tuple[date, date] | None = None, window_days: int = 0,
+    ) -> pl.DataFrame:
+        """Keys of `incoming` already loaded from other files of the same source.
+
+        With `days`, only rows of business days within `window_days` of that range
+        are looked at (the table is in day order, so DuckDB skips the rest).
+        """
         key = list(source.key)
         candidates = incoming.select(key).drop_nulls().unique()
         if candidates.height == 0:
             return candidates
+        others = [other_than] if isinstance(other_than, str) else list(other_than)
+        cols = ", ".join(key)
+        where = ""
+        params: dict = {"files": others}
+        if days is not None:
+            where = "AND t.business_day BETWEEN $lo AND $hi"
+            params |= {"lo": days[0] - timedelta(days=window_days), "hi": days[1] + timedelta(days=window_days)}
         self.con.register("incoming_keys", candidates.to_arrow())
         try:
-            cols = ", ".join(key)
             return pl.from_arrow(self.con.sql(
-                f"SELECT DISTINCT {cols} FROM {source.table} "
-                f"WHERE ({cols}) IN (SELECT ({cols}) FROM incoming_keys) AND _source_file <> $file",
-                params={"file": other_than},
+                f"SELECT DISTINCT {', '.join('k.' + k for k in key)} FROM {source.table} t "
+                f"JOIN incoming_keys k USING ({cols}) "
+                f"WHERE NOT list_contains($files, t._source_file) {where}",
+                params=params,
             ).to_arrow_table())
         finally:
             self.con.unregister("incoming_keys")
 
+    def card_states(self, incoming: pl.DataFrame) -> pl.DataFrame:
+        """For (_file, _row_number, card_no, redeemed_at): the card's latest member row
+        with updated_at <= redeemed_at -> activated, status, found."""
+        rows = incoming.drop_nulls(["card_no", "redeemed_at"])
+        schema = {"_file": pl.UInt32, "_row_number": pl.UInt32, "_card_activated": pl.Boolean,
+                  "_card_status": pl.String, "_card_found": pl.Boolean}
+        if rows.height == 0:
+            return pl.DataFrame(schema=schema)
+        self.con.register("incoming_cards", rows.to_arrow())
+        try:
+            found = pl.from_arrow(self.con.sql(
+                """
+                WITH m AS (SELECT card_no, updated_at, activated, status FROM raw.members
+                           WHERE card_no IN (SELECT card_no FROM incoming_cards))
+                SELECT r._file, r._row_number, m.activated AS _card_activated,
+                       m.status AS _card_status, m.card_no IS NOT NULL AS _card_found
+                FROM incoming_cards r ASOF LEFT JOIN m
+                  ON r.card_no = m.card_no AND r.redeemed_at >= m.updated_at
+                """).to_arrow_table())
+        finally:
+            self.con.unregister("incoming_cards")
+        return found.cast(schema)
+
     # -- writing ------------------------------------------------------------------
-    def replace_file(
-        self, version: FileVersion, valid: pl.DataFrame | None, quarantined: pl.DataFrame | None,
-        *, status: str, reason: str | None, replaces_sha256: str | None,
+    def write_batch(
+        self, source: Source, records: list[FileRecord], valid: pl.DataFrame | None,
+        quarantined: pl.DataFrame | None, extra: pl.DataFrame | None = None,
     ) -> None:
-        """Atomically replace everything `version.file_label` loaded before."""
-        source = version.source
-        valid = valid if valid is not None else pl.DataFrame()
-        quarantined = quarantined if quarantined is not None else pl.DataFrame()
+        """Atomically, for every file of the batch: replace whatever that name loaded
+        before, insert its valid rows, quarantined rows, extra cells and load record.
+
+        `valid` has the contract columns + lineage columns; `quarantined` has
+        file_name, row_number, reasons, raw_row; `extra` file_name, row_number, cells.
+        """
         columns = [c.name for c in source.columns + LINEAGE_COLUMNS]
-        parquet_tmp = self._write_parquet_tmp(version, valid) if valid.height else None
+        replaced = [r.version.file_label for r in records if r.had_record]
+        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        files = pl.DataFrame(
+            {
+                "file_name": [r.version.file_label for r in records],
+                "source": [source.name] * len(records),
+                "business_day": [r.version.business_day for r in records],
+                "sha256": [r.version.sha256 for r in records],
+                "size_bytes": [r.version.size_bytes for r in records],
+                "status": [r.status for r in records],
+                "reason": [r.reason for r in records],
+                "rows_read": [r.rows_read for r in records],
+                "rows_loaded": [r.rows_loaded for r in records],
+                "rows_quarantined": [r.rows_quarantined for r in records],
+                "replaces_sha256": [r.replaces_sha256 for r in records],
+                "loaded_at": [now] * len(records),
+                "encoding": [r.encoding for r in records],
+                "extra_columns": [_json_list(r.extra_columns) for r in records],
+                "mtime_ns": [r.version.mtime_ns for r in records],
+            },
+            schema={"file_name": pl.String, "source": pl.String, "business_day": pl.Date,
+                    "sha256": pl.String, "size_bytes": pl.Int64, "status": pl.String,
+                    "reason": pl.String, "rows_read": pl.Int64, "rows_loaded": pl.Int64,
+                    "rows_quarantined": pl.Int64, "replaces_sha256": pl.String,
+                    "loaded_at": pl.Datetime("us"), "encoding": pl.String,
+                    "extra_columns": pl.String, "mtime_ns": pl.Int64},
+        )
         con = self.con
         con.execute("BEGIN TRANSACTION")
         try:
-            con.execute(f"DELETE FROM {source.table} WHERE _source_file = ?", [version.file_label])
-            con.execute("DELETE FROM raw.quarantined_rows WHERE file_name = ?", [version.file_label])
-            con.execute(
-                "UPDATE raw.ingested_files SET status = 'superseded' "
-                "WHERE file_name = ? AND status <> 'superseded'", [version.file_label])
-            if valid.height:
+            if replaced:
+                for table in (source.table,):
+                    con.execute(f"DELETE FROM {table} WHERE list_contains(?, _source_file)", [replaced])
+                for table in ("raw.quarantined_rows", "raw.extra_columns"):
+                    con.execute(f"DELETE FROM {table} WHERE list_contains(?, file_name)", [replaced])
+                con.execute(
+                    "UPDATE raw.ingested_files SET status = 'superseded' "
+                    "WHERE list_contains(?, file_name) AND status <> 'superseded'", [replaced])
+            if valid is not None and valid.height:
                 con.register("incoming_rows", valid.select(columns).to_arrow())
                 con.execute(f"INSERT INTO {source.table} ({', '.join(columns)}) "
                             f"SELECT {', '.join(columns)} FROM incoming_rows")
                 con.unregister("incoming_rows")
-            if quarantined.height:
-                con.register("incoming_quarantine", quarantined.to_arrow())
+            for table, frame in (("raw.quarantined_rows", quarantined), ("raw.extra_columns", extra)):
+                if frame is None or not frame.height:
+                    continue
+                value = "reasons, raw_row" if table == "raw.quarantined_rows" else "cells"
+                con.register("incoming_side", frame.to_arrow())
+                con.register("incoming_files", files.select("file_name", "sha256", "source", "business_day").to_arrow())
                 con.execute(
-                    "INSERT INTO raw.quarantined_rows "
-                    "SELECT ?, ?, ?, ?, row_number, reasons, raw_row FROM incoming_quarantine",
-                    [version.file_label, version.sha256, source.name, version.business_day])
-                con.unregister("incoming_quarantine")
+                    f"INSERT INTO {table} SELECT f.file_name, f.sha256, f.source, f.business_day, "
+                    f"s.row_number, {', '.join('s.' + v.strip() for v in value.split(','))} "
+                    f"FROM incoming_side s JOIN incoming_files f USING (file_name)")
+                con.unregister("incoming_side")
+                con.unregister("incoming_files")
+            con.register("incoming_records", files.to_arrow())
             con.execute(
-                "INSERT INTO raw.ingested_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [version.file_label, source.name, version.business_day, version.sha256,
-                 version.size_bytes, status, reason, valid.height + quarantined.height,
-                 valid.height, quarantined.height, replaces_sha256,
-                 datetime.now(timezone.utc).replace(tzinfo=None)])
+                f"INSERT INTO raw.ingested_files ({', '.join(INGESTED_FILES_COLUMNS)}) "
+                f"SELECT {', '.join(INGESTED_FILES_COLUMNS)} FROM incoming_records")
+            con.unregister("incoming_records")
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
-            if parquet_tmp is not None:
-                parquet_tmp.unlink(missing_ok=True)
             raise
-        self._publish_parquet(version, parquet_tmp)
+        self.refresh_lake(source, {r.version.business_day for r in records})
+
+    def replace_file(
+        self, version: FileVersion, valid: pl.DataFrame | None, quarantined: pl.DataFrame | None,
+        *, status: str, reason: str | None, replaces_sha256: str | None,
+    ) -> None:
+        """Atomically replace everything `version.file_label` loaded before (one file)."""
+        valid = valid if valid is not None and valid.height else None
+        quarantined = quarantined if quarantined is not None and quarantined.height else None
+        n_valid = valid.height if valid is not None else 0
+        n_bad = quarantined.height if quarantined is not None else 0
+        record = FileRecord(version, status, reason, replaces_sha256, had_record=True,
+                            rows_read=n_valid + n_bad, rows_loaded=n_valid, rows_quarantined=n_bad)
+        if quarantined is not None:
+            quarantined = quarantined.select(pl.lit(version.file_label).alias("file_name"),
+                                             "row_number", "reasons", "raw_row")
+        self.write_batch(version.source, [record], valid, quarantined)
 
     # -- the Parquet copy ---------------------------------------------------------
     def parquet_path(self, version: FileVersion) -> Path:
-        folder = self.lake_dir / version.source.name
-        if version.business_day is not None:
-            folder = folder / f"business_day={version.business_day.isoformat()}"
-        return folder / (Path(version.file_label).name.split(".")[0] + ".parquet")
+        """The lake file holding this file's rows (one file per source and business day)."""
+        return self.lake_path(version.source, version.business_day)
 
-    def _write_parquet_tmp(self, version: FileVersion, valid: pl.DataFrame) -> Path:
-        target = self.parquet_path(version)
+    def lake_path(self, source: Source, day: date | None) -> Path:
+        folder = self.lake_dir / source.name
+        if day is None:
+            return folder / f"{source.name}.parquet"
+        return folder / f"business_day={day.isoformat()}" / f"{source.name}_{day:%Y%m%d}.parquet"
+
+    def refresh_lake(self, source: Source, days: set[date | None]) -> None:
+        """Rewrite the lake files of these days from the committed warehouse rows.
+
+        Each file is written to a temporary name and renamed into place, so a
+        reader sees the old or the new day, never half of it. A day without rows
+        has no file.
+        """
+        columns = ", ".join(c.name for c in source.columns + LINEAGE_COLUMNS if c.name != "business_day")
+        order = "ORDER BY _source_file, _row_number"
+        if None in days:
+            self._copy_to(f"SELECT {columns} FROM {source.table} WHERE business_day IS NULL {order}",
+                          self.lake_path(source, None))
+        dated = sorted(d for d in days if d is not None)
+        if not dated:
+            return
+        staging = self.lake_dir / source.name / f".refresh.{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.parent.mkdir(parents=True, exist_ok=True)
+        escaped = str(staging).replace("'", "''")
+        self.con.execute(
+            f"COPY (SELECT {columns}, business_day FROM {source.table} "
+            f"WHERE business_day BETWEEN DATE '{dated[0]}' AND DATE '{dated[-1]}' "
+            f"AND list_contains($days, business_day) {order}) "
+            f"TO '{escaped}' (FORMAT parquet, PARTITION_BY (business_day), FILENAME_PATTERN 'part')",
+            {"days": dated}).fetchall()
+        try:
+            for day in dated:
+                written = list((staging / f"business_day={day.isoformat()}").glob("*.parquet"))
+                target = self.lake_path(source, day)
+                if written:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(written[0], target)
+                else:
+                    target.unlink(missing_ok=True)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def _copy_to(self, query: str, target: Path) -> None:
+        if not self.con.execute(f"SELECT count(*) FROM ({query})").fetchall()[0][0]:
+            target.unlink(missing_ok=True)
+            return
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        valid.drop("business_day").write_parquet(tmp)
-        return tmp
+        escaped = str(tmp).replace("'", "''")
+        self.con.execute(f"COPY ({query}) TO '{escaped}' (FORMAT parquet)").fetchall()
+        os.replace(tmp, target)
 
-    def _publish_parquet(self, version: FileVersion, tmp: Path | None) -> None:
-        target = self.parquet_path(version)
-        if tmp is None:
-            target.unlink(missing_ok=True)
-        else:
-            os.replace(tmp, target)
+
+def _json_list(items: list[str]) -> str | None:
+    import json
+
+    return json.dumps(items, ensure_ascii=False) if items else None

@@ -1,9 +1,15 @@
-"""Row validation of one landing file against the data contract, in polars.
+"""Row validation of landing files against the data contract, in polars.
 
-Input: the all-text frame from `reader`. Output: the typed rows that pass every
-rule, and the failing rows with their 1-based row number, the raw text row and
-every reason (rule names, no cell values: reasons may end up in logs, values
-are PII and stay in the restricted quarantine table's raw_row).
+Works on a *batch*: the all-text frames of several files of one source stacked,
+with `_file` (index into the batch), `_row_number` (1-based data row in its
+file), `_file_day` and `_file_store` (from each file's name). One polars pass
+types every cell, evaluates every rule, and splits the batch into typed valid
+rows and quarantined rows with their file, row number, raw text row and every
+reason. Reasons are rule names, never cell values (they reach logs; values are
+PII and stay in the restricted quarantine table's raw_row).
+
+Two-step so that the caller can look things up in the warehouse with typed keys
+in between: `parse_batch` (types, per-cell flags) then `check_batch` (rules).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import polars as pl
 
 from ingestion.contract import Column, Source
 
-_INT = r"^[+-]?\d+$"
+_INT = r"^[+-]?\d{1,9}$"
 _BOOL_TRUE = ("true", "t", "1", "y", "yes", "是")
 _BOOL_FALSE = ("false", "f", "0", "n", "no", "否")
 # Values the contract allows in Chinese exports, mapped to canonical words.
@@ -25,6 +31,15 @@ VALUE_MAPS = {
     "status": {"正常": "active", "注销": "cancelled"},
 }
 ALLOWED_VALUES = {"gender": ("F", "M"), "status": ("active", "cancelled")}
+
+TRUNCATED = "row: fewer fields than the header (truncated row)"
+DUP_IN_FILE = "duplicate key ({}) within the file"
+DUP_OTHER_FILE = "duplicate key ({}) already loaded from another file"
+CARD_UNKNOWN = "card_no: no member with this card as of the redemption"
+CARD_NOT_ACTIVATED = "card_no: card not activated as of the redemption"
+CARD_CANCELLED = "card_no: card cancelled as of the redemption"
+
+BATCH_COLUMNS = ("_file", "_row_number", "_file_day", "_file_store")
 
 
 @dataclass
@@ -38,9 +53,18 @@ class FileContext:
 
 
 @dataclass
+class BatchContext:
+    known_stores: frozenset[str] | None = None
+    # typed key columns already loaded from files outside the batch
+    existing_keys: pl.DataFrame | None = None
+    # redemptions: (_file, _row_number, activated, status, found) member state per row
+    card_states: pl.DataFrame | None = None
+
+
+@dataclass
 class Validated:
-    valid: pl.DataFrame  # typed columns + business_day, _source_file, _row_number
-    quarantined: pl.DataFrame  # row_number, reasons, raw_row
+    valid: pl.DataFrame  # typed columns + _file + _row_number
+    quarantined: pl.DataFrame  # _file, row_number, reasons, raw_row
     reason_counts: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -71,15 +95,11 @@ def _parse(column: Column) -> tuple[pl.Expr, pl.Expr]:
         typed = pl.when(text.str.contains(pattern)).then(text).cast(
             pl.Decimal(precision, scale), strict=False)
     elif sql_type == "DATE":
-        typed = pl.coalesce(
-            text.str.strptime(pl.Date, "%Y-%m-%d", strict=False),
-            text.str.strptime(pl.Date, "%Y/%m/%d", strict=False),
-        )
+        typed = text.str.replace_all("/", "-", literal=True).str.strptime(
+            pl.Date, "%Y-%m-%d", strict=False, exact=True)
     elif sql_type == "TIMESTAMP":
-        typed = pl.coalesce(
-            text.str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S", strict=False),
-            text.str.strptime(pl.Datetime("us"), "%Y/%m/%d %H:%M:%S", strict=False),
-        )
+        typed = text.str.replace_all("/", "-", literal=True).str.strptime(
+            pl.Datetime("us"), "%Y-%m-%d %H:%M:%S", strict=False, exact=True)
     elif sql_type == "BOOLEAN":
         lowered = text.str.to_lowercase()
         typed = (pl.when(lowered.is_in(_BOOL_TRUE)).then(True)
@@ -98,7 +118,7 @@ def _type_label(sql_type: str) -> str:
             "VARCHAR": "text"}.get(sql_type, sql_type)
 
 
-def _source_rules(source: Source, ctx: FileContext) -> list[tuple[str, pl.Expr]]:
+def _source_rules(source: Source, ctx: BatchContext) -> list[tuple[str, pl.Expr]]:
     """(reason, failing-row expression) over the typed columns of one source."""
     c = pl.col
     rules: list[tuple[str, pl.Expr]] = []
@@ -116,30 +136,103 @@ def _source_rules(source: Source, ctx: FileContext) -> list[tuple[str, pl.Expr]]
             ("net_amount: differs from qty*unit_price-discount by more than 0.01",
              (c("net_amount") - expected).abs() > 0.01),
             ("net_amount: sign differs from qty", (c("net_amount") * c("qty")) < 0),
+            ("txn_ts: day differs from the file's day",
+             c("_file_day").is_not_null() & (c("txn_ts").dt.date() != c("_file_day"))),
+            ("store_id: differs from the file's store",
+             c("_file_store").is_not_null() & (c("store_id") != c("_file_store"))),
         ]
-        if ctx.business_day is not None:
-            rules.append(("txn_ts: day differs from the file's day",
-                          c("txn_ts").dt.date() != pl.lit(ctx.business_day)))
-        if ctx.store_id is not None:
-            rules.append(("store_id: differs from the file's store", c("store_id") != ctx.store_id))
     if source.name == "redemptions":
-        rules.append(("points: must be > 0", c("points") <= 0))
-        if ctx.business_day is not None:
-            rules.append(("redeemed_at: day differs from the file's day",
-                          c("redeemed_at").dt.date() != pl.lit(ctx.business_day)))
+        rules += [
+            ("points: must be > 0", c("points") <= 0),
+            ("redeemed_at: day differs from the file's day",
+             c("_file_day").is_not_null() & (c("redeemed_at").dt.date() != c("_file_day"))),
+        ]
     if source.name == "adjustments":
         rules.append(("points: must not be zero", c("points") == 0))
     if source.name == "stores":
         rules.append(("closed_on: not after opened_on", c("closed_on") <= c("opened_on")))
     if ctx.known_stores is not None and source.name in ("pos_lines", "redemptions"):
         rules.append(("store_id: unknown store (not in stores.csv)",
-                      c("store_id").is_not_null() & ~c("store_id").is_in(list(ctx.known_stores))))
-    if source.name == "members":
+                      c("store_id").is_not_null() & ~c("store_id").is_in(sorted(ctx.known_stores))))
+    if source.name == "members" and ctx.known_stores is not None:
         rules.append(("join_store_id: unknown store (not in stores.csv)",
-                      pl.lit(ctx.known_stores is not None)
-                      & c("join_store_id").is_not_null()
-                      & ~c("join_store_id").is_in(list(ctx.known_stores or ()))))
+                      c("join_store_id").is_not_null() & ~c("join_store_id").is_in(sorted(ctx.known_stores))))
+    if source.name == "redemptions" and ctx.card_states is not None:
+        rules += [
+            (CARD_UNKNOWN, c("_card_found") == False),  # noqa: E712 (null = not looked up)
+            (CARD_NOT_ACTIVATED, c("_card_found") & ~c("_card_activated").fill_null(False)),
+            (CARD_CANCELLED, c("_card_found") & (c("_card_status") == "cancelled")),
+        ]
     return rules
+
+
+def parse_batch(frame: pl.DataFrame, source: Source) -> pl.DataFrame:
+    """Typed columns, per-cell 'bad' flags, and the text cells kept as _t_<col> (zero-copy)."""
+    parsed = [_parse(col) for col in source.columns]
+    present = [c for c in BATCH_COLUMNS if c in frame.columns]
+    return frame.select(
+        *present,
+        *[pl.col(col.name).alias(f"_t_{col.name}") for col in source.columns],
+        *[expr for expr, _ in parsed],
+        *[bad.alias(f"_bad_{col.name}") for col, (_, bad) in zip(source.columns, parsed)],
+    )
+
+
+def check_batch(typed: pl.DataFrame, source: Source, ctx: BatchContext) -> Validated:
+    key = list(source.key)
+    reasons: list[tuple[str, pl.Expr]] = [
+        (TRUNCATED, pl.any_horizontal(pl.col(f"_t_{c.name}").is_null() for c in source.columns
+                                      if c.required))]
+    for col in source.columns:
+        reasons.append((f"{col.name}: not {_type_label(col.sql_type)}", pl.col(f"_bad_{col.name}")))
+    for col in source.columns:
+        if not col.nullable:
+            reasons.append((f"{col.name}: required value is empty",
+                            pl.col(col.name).is_null() & ~pl.col(f"_bad_{col.name}")
+                            & pl.col(f"_t_{col.name}").is_not_null()))
+    if ctx.card_states is not None:
+        typed = typed.join(ctx.card_states, on=["_file", "_row_number"], how="left")
+    reasons += _source_rules(source, ctx)
+    if key:
+        reasons.append((DUP_IN_FILE.format(", ".join(key)),
+                        ~pl.struct("_file", *key).is_first_distinct()))
+        if ctx.existing_keys is not None and ctx.existing_keys.height:
+            seen = ctx.existing_keys.select(key).unique().with_columns(pl.lit(True).alias("_seen"))
+            typed = typed.join(seen, on=key, how="left", nulls_equal=False, maintain_order="left")
+            reasons.append((DUP_OTHER_FILE.format(", ".join(key)), pl.col("_seen").fill_null(False)))
+    rule_cols = [f"_rule_{i}" for i in range(len(reasons))]
+    typed = typed.with_columns(expr.fill_null(False).alias(rc) for rc, (_, expr) in zip(rule_cols, reasons))
+    typed = typed.with_columns(pl.any_horizontal(rule_cols).alias("_failing"))
+    if key and "_file" in typed.columns:
+        # A key loaded by an earlier file of this batch: the later file's row is a
+        # cross-file duplicate, exactly as if the files had been loaded one by one.
+        dup_rule = f"_rule_{len(reasons)}"
+        reasons.append((DUP_OTHER_FILE.format(", ".join(key)), pl.lit(True)))
+        rule_cols.append(dup_rule)
+        later = pl.when(~pl.col("_failing")).then(pl.struct(*key)).is_first_distinct().not_()
+        typed = typed.with_columns((~pl.col("_failing") & later).alias(dup_rule))
+        typed = typed.with_columns((pl.col("_failing") | pl.col(dup_rule)).alias("_failing"))
+    counts = typed.select(pl.col(rule_cols).sum()).row(0)
+    reason_counts: dict[str, int] = {}
+    for (reason, _), count in zip(reasons, counts):
+        if count:
+            reason_counts[reason] = reason_counts.get(reason, 0) + int(count)
+    bad = typed.filter(pl.col("_failing"))
+    quarantined = bad.select(
+        pl.col("_file") if "_file" in bad.columns else pl.lit(0, dtype=pl.UInt32).alias("_file"),
+        pl.col("_row_number").cast(pl.Int32).alias("row_number"),
+        pl.concat_str(
+            [pl.when(pl.col(rc)).then(pl.lit(reason)) for rc, (reason, _) in zip(rule_cols, reasons)],
+            separator="; ", ignore_nulls=True,
+        ).alias("reasons"),
+        pl.struct(pl.col(f"_t_{c.name}").alias(c.name) for c in source.columns)
+        .struct.json_encode().alias("raw_row"),
+    )
+    valid = typed.filter(~pl.col("_failing")).select(
+        *[c for c in ("_file", "_row_number") if c in typed.columns],
+        *[pl.col(col.name) for col in source.columns],
+    )
+    return Validated(valid=valid, quarantined=quarantined, reason_counts=reason_counts)
 
 
 def typed_keys(frame: pl.DataFrame, source: Source) -> pl.DataFrame:
@@ -148,56 +241,18 @@ def typed_keys(frame: pl.DataFrame, source: Source) -> pl.DataFrame:
 
 
 def validate(frame: pl.DataFrame, source: Source, ctx: FileContext) -> Validated:
-    text_cols = [col.name for col in source.columns]
-    frame = frame.with_row_index("_row_number", offset=1)
-    parsed = [_parse(col) for col in source.columns]
-    reasons: list[tuple[str, pl.Expr]] = []
-    for col in source.columns:
-        reasons.append((f"{col.name}: not {_type_label(col.sql_type)}", pl.col(f"_bad_{col.name}")))
-    typed = frame.select(
-        pl.col("_row_number"),
-        pl.struct(text_cols).struct.json_encode().alias("_raw_row"),
-        *[expr for expr, _ in parsed],
-        *[unparseable.alias(f"_bad_{col.name}") for col, (_, unparseable) in zip(source.columns, parsed)],
+    """One file on its own (kept for callers of the per-file API)."""
+    batch = frame.with_row_index("_row_number", offset=1).with_columns(
+        pl.lit(0, dtype=pl.UInt32).alias("_file"),
+        pl.lit(ctx.business_day, dtype=pl.Date).alias("_file_day"),
+        pl.lit(ctx.store_id, dtype=pl.String).alias("_file_store"),
     )
-    for col in source.columns:
-        if not col.nullable:
-            reasons.append((f"{col.name}: required value is empty",
-                            pl.col(col.name).is_null() & ~pl.col(f"_bad_{col.name}")))
-    reasons += _source_rules(source, ctx)
-    if source.key:
-        key = list(source.key)
-        reasons.append((f"duplicate key ({', '.join(key)}) within the file",
-                        pl.int_range(pl.len()).over(key) > 0))
-        if ctx.existing_keys is not None and ctx.existing_keys.height:
-            seen = ctx.existing_keys.select(key).unique().with_columns(pl.lit(True).alias("_seen"))
-            typed = typed.join(seen, on=key, how="left", nulls_equal=False)
-            reasons.append((f"duplicate key ({', '.join(key)}) already loaded from another file",
-                            pl.col("_seen").fill_null(False)))
-    flags = [expr.fill_null(False).alias(f"_rule_{i}") for i, (_, expr) in enumerate(reasons)]
-    typed = typed.with_columns(flags)
-    rule_cols = [f"_rule_{i}" for i in range(len(reasons))]
-    typed = typed.with_columns(
-        pl.concat_str(
-            [pl.when(pl.col(rc)).then(pl.lit(reason)) for rc, (reason, _) in zip(rule_cols, reasons)],
-            separator="; ", ignore_nulls=True,
-        ).fill_null("").alias("_reasons")
-    )
-    reason_counts = {
-        reason: int(count)
-        for (reason, _), count in zip(reasons, typed.select(pl.col(rule_cols).sum()).row(0))
-        if count
-    }
-    failing = pl.col("_reasons") != ""
-    quarantined = typed.filter(failing).select(
-        pl.col("_row_number").cast(pl.Int32).alias("row_number"),
-        pl.col("_reasons").alias("reasons"),
-        pl.col("_raw_row").alias("raw_row"),
-    )
-    valid = typed.filter(~failing).select(
-        *[pl.col(col.name) for col in source.columns],
+    result = check_batch(parse_batch(batch, source), source,
+                         BatchContext(known_stores=ctx.known_stores, existing_keys=ctx.existing_keys))
+    result.valid = result.valid.drop("_file").with_columns(
         pl.lit(ctx.business_day, dtype=pl.Date).alias("business_day"),
         pl.lit(ctx.file_label).alias("_source_file"),
         pl.col("_row_number").cast(pl.Int32),
     )
-    return Validated(valid=valid, quarantined=quarantined, reason_counts=reason_counts)
+    result.quarantined = result.quarantined.drop("_file")
+    return result

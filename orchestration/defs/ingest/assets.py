@@ -81,6 +81,8 @@ def build_ingest_asset(source: Source) -> dg.AssetsDefinition:
     deps = [landing_key(source)]
     if source.name in STORE_DEPENDENT:
         deps.append(dg.AssetKey(["raw", "stores"]))
+    if source.name == "redemptions":  # only an activated, non-cancelled card may redeem
+        deps.append(dg.AssetKey(["raw", "members"]))
 
     @dg.asset(
         key=raw_key(source),
