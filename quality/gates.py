@@ -230,3 +230,78 @@ def sales_reconciliation(con: duckdb.DuckDBPyConnection, as_of: str) -> GateResu
     total = _rows(con, "SELECT coalesce(sum(net_amount), 0) AS amount FROM marts.fct_sales_lines")[0]
     return GateResult(passed=not rows, failing_count=len(rows), sample=_sample(rows),
                       details={"fact_amount": str(total["amount"])})
+
+
+# -- points -------------------------------------------------------------------------
+
+def balances_equal_ledger(con: duckdb.DuckDBPyConnection, as_of: str) -> GateResult:
+    """Every balance equals the sum of its ledger entries dated <= D; no null points;
+    the tier list carries the same balance."""
+    rows = _rows(con, """
+        WITH ledger AS (
+            SELECT member_id, sum(points) AS ledger_points, count(*) FILTER (WHERE points IS NULL) AS nulls
+            FROM marts.fct_points_ledger WHERE entry_date <= CAST(? AS DATE) GROUP BY member_id
+        )
+        SELECT b.member_id, b.points_balance, coalesce(l.ledger_points, 0) AS ledger_points,
+               t.points_balance AS tier_list_points,
+               CASE WHEN b.points_balance IS NULL THEN 'null balance'
+                    WHEN coalesce(l.nulls, 0) > 0 THEN 'null ledger points'
+                    WHEN b.points_balance <> coalesce(l.ledger_points, 0) THEN 'balance differs from ledger'
+                    ELSE 'tier list differs from balance' END AS problem
+        FROM marts.member_points_balances b
+        LEFT JOIN ledger l USING (member_id)
+        LEFT JOIN marts.tier_list t USING (member_id)
+        WHERE b.points_balance IS NULL OR coalesce(l.nulls, 0) > 0
+           OR b.points_balance <> coalesce(l.ledger_points, 0)
+           OR (t.member_id IS NOT NULL AND t.points_balance IS DISTINCT FROM b.points_balance)
+        ORDER BY b.member_id
+    """, [as_of])
+    orphans = _rows(con, """
+        SELECT count(*) AS n FROM marts.fct_points_ledger l
+        LEFT JOIN marts.member_points_balances b USING (member_id) WHERE b.member_id IS NULL""")[0]["n"]
+    if orphans:
+        rows.append({"member_id": "(ledger entries of members without a balance)", "problem": str(orphans)})
+    return GateResult(passed=not rows, failing_count=len(rows), sample=_sample(rows))
+
+
+# -- the lapsed-customer extract ------------------------------------------------------
+
+def lapsed_extract_rules(con: duckdb.DuckDBPyConnection, staged_csv: str, as_of: str,
+                         lapsed_days: int, minor_age: int, mobile_pattern: str) -> GateResult:
+    """Only consented, non-cancelled adult members with valid mobiles, once each, and
+    every `lapsed` row really past the threshold (re-derived from the sales fact)."""
+    escaped = staged_csv.replace("'", "''")
+    rows = _rows(con, f"""
+        WITH staged AS (
+            SELECT *, count(*) OVER (PARTITION BY member_id) AS times
+            FROM read_csv('{escaped}', all_varchar = true, header = true)
+        ),
+        last_purchase AS (
+            SELECT member_id, max(sales_day) AS last_day
+            FROM (SELECT member_id, txn_id, min(sales_day) AS sales_day, sum(net_amount) AS amount
+                  FROM marts.fct_sales_lines WHERE member_id IS NOT NULL GROUP BY member_id, txn_id)
+            WHERE amount > 0 GROUP BY member_id
+        ),
+        judged AS (
+            SELECT s.member_id,
+                   CASE WHEN s.times > 1 THEN 'listed more than once'
+                        WHEN m.member_id IS NULL THEN 'not a member'
+                        WHEN m.status = 'cancelled' THEN 'cancelled member'
+                        WHEN NOT m.marketing_consent THEN 'no marketing consent'
+                        WHEN NOT regexp_full_match(coalesce(s.mobile, ''), ?) THEN 'invalid mobile'
+                        WHEN p.birth_date IS NOT NULL
+                             AND p.birth_date > CAST(? AS DATE) - to_years(CAST(? AS INTEGER)) THEN 'minor'
+                        WHEN s.status NOT IN ('lapsed', 'at_risk') THEN 'unknown status'
+                        WHEN CAST(s.days_since_last_purchase AS INTEGER)
+                             <> date_diff('day', lp.last_day, CAST(? AS DATE)) THEN 'days since last purchase wrong'
+                        WHEN s.status = 'lapsed' AND date_diff('day', lp.last_day, CAST(? AS DATE)) <= ?
+                             THEN 'lapsed but not past the threshold'
+                        ELSE NULL END AS problem
+            FROM staged s
+            LEFT JOIN marts.dim_members m USING (member_id)
+            LEFT JOIN restricted.member_pii p USING (member_id)
+            LEFT JOIN last_purchase lp USING (member_id)
+        )
+        SELECT member_id, problem FROM judged WHERE problem IS NOT NULL ORDER BY member_id
+    """, [mobile_pattern, as_of, minor_age, as_of, as_of, lapsed_days])
+    return GateResult(passed=not rows, failing_count=len(rows), sample=_sample(rows))

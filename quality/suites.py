@@ -114,3 +114,35 @@ def read_staged_tier_list(path: str) -> pd.DataFrame:
 
 def validate_tier_list(frame: pd.DataFrame, as_of: str, tier_names: list[str]) -> SuiteOutcome:
     return run_suite("tier_list", frame, tier_list_expectations(as_of, tier_names))
+
+
+LAPSED_COLUMNS = [
+    "member_id", "card_no", "name", "mobile", "status", "days_since_last_purchase",
+    "last_purchase_date", "winback_priority", "segment", "favourite_category", "as_of",
+]
+
+
+def read_staged_lapsed(path: str) -> pd.DataFrame:
+    import duckdb
+
+    escaped = path.replace("'", "''")
+    return duckdb.sql(f"""
+        SELECT * REPLACE (CAST(days_since_last_purchase AS BIGINT) AS days_since_last_purchase)
+        FROM read_csv('{escaped}', all_varchar = true, header = true)
+    """).df()
+
+
+def validate_lapsed_extract(frame: pd.DataFrame, as_of: str, mobile_pattern: str) -> SuiteOutcome:
+    return run_suite("lapsed_customers", frame, [
+        gxe.ExpectTableColumnsToMatchOrderedList(column_list=LAPSED_COLUMNS),
+        gxe.ExpectColumnValuesToNotBeNull(column="member_id"),
+        gxe.ExpectColumnValuesToBeUnique(column="member_id"),
+        gxe.ExpectColumnValuesToNotBeNull(column="name"),
+        gxe.ExpectColumnValuesToMatchRegex(column="mobile", regex=f"^{mobile_pattern}$"),
+        gxe.ExpectColumnValuesToBeInSet(column="status", value_set=["lapsed", "at_risk"]),
+        gxe.ExpectColumnValuesToBeInSet(column="winback_priority",
+                                        value_set=["must_win_back", "win_back", "opportunistic"]),
+        gxe.ExpectColumnValuesToBeInSet(column="segment", value_set=SEGMENTS),
+        gxe.ExpectColumnValuesToBeBetween(column="days_since_last_purchase", min_value=0),
+        gxe.ExpectColumnValuesToBeInSet(column="as_of", value_set=[as_of]),
+    ])

@@ -123,12 +123,18 @@ def test_unknown_product_blocks(env_from, published_earlier, capsys):
     assert "fct_sales_lines" in err
 
 
-def _publish_after(tamper_sql: str, data_dir: Path) -> dg.ExecuteInProcessResult:
+def _publish_after(tamper_sql: str, data_dir: Path,
+                   extra_checks: tuple[dg.AssetCheckKey, ...] = ()) -> dg.ExecuteInProcessResult:
+    """Tamper with the built warehouse, then run the publish steps (plus the given gates)."""
     with duckdb.connect(str(data_dir / "warehouse.duckdb")) as con:
         con.execute(tamper_sql)
     before = _outbox_state(data_dir)
-    result = defs().resolve_job_def("daily_pipeline").execute_in_process(
-        partition_key=DAY, asset_selection=_keys(publish=True), raise_on_error=False)
+    definitions = defs()
+    publish_keys = set(_keys(publish=True))
+    checks = {k for k in definitions.resolve_asset_graph().asset_check_keys if k.asset_key in publish_keys}
+    job = definitions.resolve_job_def("daily_pipeline").get_subset(
+        asset_selection=publish_keys, asset_check_selection=checks | set(extra_checks))
+    result = job.execute_in_process(partition_key=DAY, raise_on_error=False)
     assert not result.success
     assert not (data_dir / "outbox" / DAY).exists()
     assert _outbox_state(data_dir) == before
@@ -181,3 +187,28 @@ def test_serving_copy_readers_keep_the_old_data_until_they_reconnect(env_from, b
         tables = {r[0] for r in fresh.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     assert schemas == {"main"}  # only the marts: no raw, staging or restricted data in the BI copy
     assert {"tier_list", "customer_pyramid", "dim_members"} <= tables
+
+
+def test_non_consented_member_in_the_lapsed_extract_blocks(env_from, built_day):
+    data_dir, _ = env_from(built_day)
+    result = _publish_after("""
+        INSERT INTO restricted.lapsed_customers_extract
+        SELECT l.member_id, l.card_no, p.name, '13800000000', l.status, l.days_since_last_purchase,
+               l.last_purchase_date, l.winback_priority, l.segment, l.favourite_category, l.as_of
+        FROM marts.lapsed_customers l JOIN restricted.member_pii p USING (member_id)
+        WHERE NOT l.marketing_consent ORDER BY l.member_id LIMIT 1""", data_dir)
+    failed = _failed_checks(result)
+    assert failed.get("lapsed_extract_rules_check") == 1
+    sample = next(e for e in result.get_asset_check_evaluations()
+                  if e.check_name == "lapsed_extract_rules_check").metadata["failing_sample"].value
+    assert sample[0]["problem"] == "no marketing consent"
+
+
+def test_balance_that_disagrees_with_its_ledger_blocks(env_from, built_day):
+    data_dir, _ = env_from(built_day)
+    gate = dg.AssetCheckKey(dg.AssetKey(["marts", "member_points_balances"]), "balances_equal_ledger")
+    result = _publish_after("""
+        UPDATE marts.member_points_balances SET points_balance = points_balance + 20
+        WHERE member_id = (SELECT min(member_id) FROM marts.member_points_balances)""",
+                            data_dir, extra_checks=(gate,))
+    assert _failed_checks(result).get("balances_equal_ledger") == 1

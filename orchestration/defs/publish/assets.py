@@ -1,69 +1,122 @@
 """The outbox: staged extracts (write), gated by blocking checks (audit), then published."""
 
+import json
 
 import dagster as dg
 
 from orchestration.defs.partitions import ONE_DAY_PER_RUN, WAREHOUSE_POOL, business_days
-from orchestration.defs.publish.checks import STAGED_TIER_LIST, publish_gates
-from orchestration.defs.publish.serving import refresh_serving_copy
+from orchestration.defs.publish.checks import STAGED_LAPSED, STAGED_TIER_LIST
 from orchestration.defs.publish.outbox import (
-    TIER_LIST_SQL, fresh_staging, publish, sha256_file, staging_dir, write_csv, write_manifest,
+    LAPSED_SQL, LEFT_OUT_SQL, TIER_LIST_SQL, publish, sha256_file, stage_extract, staging_dir,
+    write_manifest,
 )
+from orchestration.defs.publish.serving import refresh_serving_copy
 from orchestration.defs.resources import WarehouseResource
 from orchestration.settings import program_sha256
 
 PUBLISHED_OUTBOX = dg.AssetKey(["publish", "outbox"])
 SERVING_COPY = dg.AssetKey(["publish", "serving_copy"])
+EXTRACTS = ("tier_list", "lapsed_customers")
+
+# Every gated asset is upstream of the staged extracts, so its blocking checks stop publishing.
+GATED_UPSTREAM = [
+    dg.AssetKey(["raw", "pos_lines"]),
+    dg.AssetKey(["marts", "fct_sales_lines"]),
+    dg.AssetKey(["marts", "member_points_balances"]),
+]
 
 
-@dg.asset(
-    key=STAGED_TIER_LIST,
-    # every gated asset is upstream, so its blocking checks stop publishing
-    deps=[dg.AssetKey(["marts", "tier_list"]), dg.AssetKey(["marts", "fct_sales_lines"]),
-          dg.AssetKey(["raw", "pos_lines"])],
-    partitions_def=business_days,
-    backfill_policy=ONE_DAY_PER_RUN,
-    group_name="publish",
-    kinds={"csv"},
-    pool=WAREHOUSE_POOL,
-    description="tier_list.csv for the as-of day, written to outbox/.staging/<D>/ for audit.",
-)
-def tier_list_staged(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    settings = warehouse.settings()
-    folder = fresh_staging(settings.outbox_dir, context.partition_key)
-    with warehouse.connect(read_only=True) as con:
-        rows = write_csv(con, TIER_LIST_SQL, folder / "tier_list.csv")
+def passed_in_this_run(context: dg.AssetExecutionContext) -> list[str]:
+    """The checks evaluated and passed in this run (the blocking ones among them gated us)."""
+    records = context.instance.get_records_for_run(
+        context.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records
+    passed = set()
+    for record in records:
+        evaluation = record.event_log_entry.dagster_event.event_specific_data
+        if evaluation.passed:
+            passed.add(f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}")
+    return sorted(passed)
+
+
+def _staged_result(path, rows: int) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata={
         "dagster/row_count": rows,
-        "staged_path": dg.MetadataValue.path(str(folder / "tier_list.csv")),
-        "sha256": sha256_file(folder / "tier_list.csv"),
+        "staged_path": dg.MetadataValue.path(str(path)),
+        "sha256": sha256_file(path),
     })
 
 
 @dg.asset(
+    key=STAGED_TIER_LIST,
+    deps=[dg.AssetKey(["marts", "tier_list"]), *GATED_UPSTREAM],
+    partitions_def=business_days,
+    backfill_policy=ONE_DAY_PER_RUN,
+    group_name="publish",
+    kinds={"csv", "parquet"},
+    pool=WAREHOUSE_POOL,
+    description="tier_list.csv (+ .parquet) for the as-of day, written to outbox/.staging/<D>/ for audit.",
+)
+def tier_list_staged(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    with warehouse.connect(read_only=True) as con:
+        path, rows = stage_extract(con, TIER_LIST_SQL, warehouse.settings().outbox_dir,
+                                   context.partition_key, "tier_list")
+    return _staged_result(path, rows)
+
+
+@dg.asset(
+    key=STAGED_LAPSED,
+    deps=[dg.AssetKey(["restricted", "lapsed_customers_extract"]),
+          dg.AssetKey(["restricted", "lapsed_customers_excluded"]), *GATED_UPSTREAM],
+    partitions_def=business_days,
+    backfill_policy=ONE_DAY_PER_RUN,
+    group_name="publish",
+    kinds={"csv", "parquet"},
+    pool=WAREHOUSE_POOL,
+    description="lapsed_customers.csv (+ .parquet): the outreach extract (consented lapsed and "
+                "at-risk members with a valid mobile), staged for audit. Holds PII: owner-only.",
+)
+def lapsed_customers_staged(context: dg.AssetExecutionContext,
+                            warehouse: WarehouseResource) -> dg.MaterializeResult:
+    with warehouse.connect(read_only=True) as con:
+        path, rows = stage_extract(con, LAPSED_SQL, warehouse.settings().outbox_dir,
+                                   context.partition_key, "lapsed_customers")
+    return _staged_result(path, rows)
+
+
+@dg.asset(
     key=PUBLISHED_OUTBOX,
-    deps=[STAGED_TIER_LIST],
+    deps=[STAGED_TIER_LIST, STAGED_LAPSED],
     partitions_def=business_days,
     backfill_policy=ONE_DAY_PER_RUN,
     group_name="publish",
     kinds={"csv", "json"},
-    description="outbox/<D>/ with tier_list.csv and manifest.json, moved into place atomically "
-                "after every blocking gate passed.",
+    description="outbox/<D>/ with tier_list, lapsed_customers (CSV + Parquet) and manifest.json, "
+                "moved into place atomically after every blocking gate passed.",
 )
 def outbox(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     settings = warehouse.settings()
     as_of = context.partition_key
     folder = staging_dir(settings.outbox_dir, as_of)
-    rows = sum(1 for _ in (folder / "tier_list.csv").open(encoding="utf-8")) - 1
+    with warehouse.connect(read_only=True) as con:
+        left_out = dict(con.execute(LEFT_OUT_SQL).fetchall())
+        files = {}
+        for name in EXTRACTS:
+            rows = con.execute(f"SELECT count(*) FROM read_csv('{folder / (name + '.csv')}', "
+                               "all_varchar = true, header = true)").fetchall()[0][0]
+            files[f"{name}.csv"] = rows
+            files[f"{name}.parquet"] = rows
     manifest = write_manifest(
-        folder, as_of, {"tier_list.csv": rows}, checks_passed=publish_gates(),
-        program_sha256=program_sha256(settings.program_path))
+        folder, as_of, files, checks_passed=passed_in_this_run(context),
+        program_sha256=program_sha256(settings.program_path),
+        extra={"lapsed_at_risk_left_out": {"by_reason": left_out, "total": sum(left_out.values())}})
     target = publish(folder, settings.outbox_dir, as_of)
     context.log.info(f"published {target}")
     return dg.MaterializeResult(metadata={
         "path": dg.MetadataValue.path(str(target)),
-        "tier_list_rows": rows,
-        "tier_list_sha256": manifest["files"]["tier_list.csv"]["sha256"],
+        "tier_list_rows": files["tier_list.csv"],
+        "lapsed_customers_rows": files["lapsed_customers.csv"],
+        "lapsed_at_risk_left_out": dg.MetadataValue.json(manifest["lapsed_at_risk_left_out"]),
+        "manifest": dg.MetadataValue.json(json.loads((target / "manifest.json").read_text())),
     })
 
 
@@ -92,4 +145,5 @@ def serving_copy(context: dg.AssetExecutionContext, warehouse: WarehouseResource
 def publish_definitions() -> dg.Definitions:
     from orchestration.defs.publish.checks import staged_checks
 
-    return dg.Definitions(assets=[tier_list_staged, outbox, serving_copy], asset_checks=staged_checks)
+    return dg.Definitions(assets=[tier_list_staged, lapsed_customers_staged, outbox, serving_copy],
+                          asset_checks=staged_checks)

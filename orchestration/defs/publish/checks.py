@@ -8,16 +8,34 @@ from orchestration.defs.publish.outbox import staging_dir
 from orchestration.defs.resources import WarehouseResource
 from orchestration.settings import load_program
 from orchestration.defs.gates_common import check_result
-from quality.gates import pyramid_segment_sizes, tier_list_members_once
-from quality.suites import read_staged_tier_list, validate_tier_list
+from quality.gates import lapsed_extract_rules, pyramid_segment_sizes, tier_list_members_once
+from quality.suites import (
+    read_staged_lapsed, read_staged_tier_list, validate_lapsed_extract, validate_tier_list,
+)
 
 STAGED_TIER_LIST = dg.AssetKey(["publish", "tier_list_staged"])
+STAGED_LAPSED = dg.AssetKey(["publish", "lapsed_customers_staged"])
 
 
 
 
-def _staged_csv(warehouse: WarehouseResource, as_of: str) -> str:
-    return str(staging_dir(warehouse.settings().outbox_dir, as_of) / "tier_list.csv")
+def _staged_csv(warehouse: WarehouseResource, as_of: str, name: str = "tier_list") -> str:
+    return str(staging_dir(warehouse.settings().outbox_dir, as_of) / f"{name}.csv")
+
+
+def _suite_result(outcome) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        passed=outcome.success,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "evaluated_rows": outcome.evaluated_rows,
+            "expectations": len(outcome.results),
+            "failing_count": sum(r.unexpected_count for r in outcome.failed),
+            "failed_expectations": dg.MetadataValue.json([
+                {"expectation": r.expectation, "column": r.column,
+                 "unexpected_count": r.unexpected_count} for r in outcome.failed]),
+        },
+    )
 
 
 @dg.asset_check(asset=STAGED_TIER_LIST, blocking=True, partitions_def=business_days,
@@ -48,24 +66,32 @@ def tier_list_expectations_check(context: dg.AssetCheckExecutionContext,
     program = load_program(warehouse.settings().program_path)
     tiers = [tier["name"] for tier in program["tiers"]["scheme"]]
     frame = read_staged_tier_list(_staged_csv(warehouse, context.partition_key))
-    outcome = validate_tier_list(frame, context.partition_key, tiers)
-    return dg.AssetCheckResult(
-        passed=outcome.success,
-        severity=dg.AssetCheckSeverity.ERROR,
-        metadata={
-            "evaluated_rows": outcome.evaluated_rows,
-            "expectations": len(outcome.results),
-            "failing_count": sum(r.unexpected_count for r in outcome.failed),
-            "failed_expectations": dg.MetadataValue.json([
-                {"expectation": r.expectation, "column": r.column,
-                 "unexpected_count": r.unexpected_count, "sample": r.sample} for r in outcome.failed]),
-        },
-    )
+    return _suite_result(validate_tier_list(frame, context.partition_key, tiers))
 
 
-staged_checks = [pyramid_segment_sizes_check, tier_list_members_once_check, tier_list_expectations_check]
+@dg.asset_check(asset=STAGED_LAPSED, blocking=True, partitions_def=business_days,
+                description="Only consented, non-cancelled, adult members with valid mobiles, once "
+                            "each; every `lapsed` row past the threshold (re-derived from the sales fact).")
+def lapsed_extract_rules_check(context: dg.AssetCheckExecutionContext,
+                               warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    program = load_program(warehouse.settings().program_path)
+    with warehouse.connect(read_only=True) as con:
+        gate = lapsed_extract_rules(
+            con, _staged_csv(warehouse, context.partition_key, "lapsed_customers"), context.partition_key,
+            lapsed_days=program["lapsed"]["days"], minor_age=program["privacy"]["minor_age"],
+            mobile_pattern=program["lapsed"]["valid_mobile_pattern"])
+    return check_result(gate)
 
 
-def publish_gates() -> list[str]:
-    """Names of the gates a published folder has passed (all of them block publishing)."""
-    return sorted(key.to_user_string() for check in staged_checks for key in check.check_keys)
+@dg.asset_check(asset=STAGED_LAPSED, blocking=True, partitions_def=business_days,
+                description="great-expectations suite on the staged lapsed-customer extract.")
+def lapsed_extract_expectations_check(context: dg.AssetCheckExecutionContext,
+                                      warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    program = load_program(warehouse.settings().program_path)
+    frame = read_staged_lapsed(_staged_csv(warehouse, context.partition_key, "lapsed_customers"))
+    return _suite_result(validate_lapsed_extract(frame, context.partition_key,
+                                                 program["lapsed"]["valid_mobile_pattern"]))
+
+
+staged_checks = [pyramid_segment_sizes_check, tier_list_members_once_check, tier_list_expectations_check,
+                 lapsed_extract_rules_check, lapsed_extract_expectations_check]

@@ -24,6 +24,16 @@ ORDER BY member_id
 """
 
 
+LAPSED_SQL = """
+SELECT member_id, card_no, name, mobile, status, days_since_last_purchase, last_purchase_date,
+       winback_priority, segment, favourite_category, as_of
+FROM restricted.lapsed_customers_extract
+ORDER BY member_id
+"""
+
+LEFT_OUT_SQL = "SELECT reason, members FROM restricted.lapsed_customers_excluded ORDER BY reason"
+
+
 def staging_dir(outbox_dir: Path, as_of: str) -> Path:
     return outbox_dir / ".staging" / as_of
 
@@ -40,12 +50,16 @@ def sha256_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def fresh_staging(outbox_dir: Path, as_of: str) -> Path:
+def stage_extract(con: duckdb.DuckDBPyConnection, sql: str, outbox_dir: Path, as_of: str,
+                  name: str) -> tuple[Path, int]:
+    """Write <name>.csv (and a Parquet copy) into the day's staging folder."""
     folder = staging_dir(outbox_dir, as_of)
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True, mode=0o700)
-    return folder
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    csv_path = folder / f"{name}.csv"
+    rows = write_csv(con, sql, csv_path)
+    escaped = str(folder / f"{name}.parquet").replace("'", "''")
+    con.execute(f"COPY ({sql}) TO '{escaped}' (FORMAT parquet)")
+    return csv_path, rows
 
 
 def write_manifest(folder: Path, as_of: str, files: dict[str, int], checks_passed: list[str],
