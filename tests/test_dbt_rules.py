@@ -131,7 +131,7 @@ def make_warehouse(data_dir: Path) -> Path:
 
 # --------------------------------------------------------------------------- dbt
 
-def run_dbt(command: str, data_dir: Path, program: dict):
+def run_dbt(command: str, data_dir: Path, program: dict, as_of: str = AS_OF):
     from dbt.cli.main import dbtRunner
 
     args = [
@@ -140,7 +140,7 @@ def run_dbt(command: str, data_dir: Path, program: dict):
         "--profiles-dir", str(DBT_PROJECT),
         "--target-path", str(data_dir / "target"),
         "--log-path", str(data_dir / "logs"),
-        "--vars", json.dumps({"as_of_date": AS_OF, "program": program}),
+        "--vars", json.dumps({"as_of_date": as_of, "program": program}),
     ]
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LOYALTY_DATA_DIR", str(data_dir))
