@@ -78,6 +78,7 @@ def phase_duckdb(landing: Path, workdir: Path, encoding: str) -> dict:
 
     db = workdir / "duckdb_plain.duckdb"
     con = duckdb.connect(str(db))
+    con.execute("SET enable_progress_bar = false").fetchall()
     # DuckDB has no GB18030 decoder without an extension (not allowed here): for GB18030
     # input it reads the same bytes as latin-1, i.e. the same work minus real decoding.
     enc = "utf-8" if encoding == "utf-8" else "latin-1"
@@ -91,8 +92,7 @@ def phase_duckdb(landing: Path, workdir: Path, encoding: str) -> dict:
         files = sorted((landing).glob(pattern))
         if not files:
             continue
-        con.execute(f"CREATE TABLE {table} AS SELECT * FROM read_csv($files, header = true, "
-                    f"union_by_name = true, encoding = '{enc}', filename = true)",
+        con.execute(f"CREATE TABLE {table} AS SELECT * FROM read_csv($files, header = true, encoding = '{enc}')",
                     {"files": [str(f) for f in files]}).fetchall()
         n = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
         per_source[table] = {"files": len(files), "rows": n, "seconds": round(time.perf_counter() - t0, 2)}

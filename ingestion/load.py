@@ -323,12 +323,15 @@ def _parse_group(header, members, source, aliases):
     headers = header.decode("utf-8").rstrip("\r").split(",")
     renames, extra_cols, present = map_headers(headers, source, members[0][3], aliases)
     counts = np.array([m[2] for m in members], dtype=np.int64)
+    body = b"".join(m[1] for m in members)
     try:
-        frame = pl.read_csv(header + b"\n" + b"".join(m[1] for m in members), infer_schema=False,
+        frame = pl.read_csv(header + b"\n" + body, infer_schema=False,
                             empty_string_is_null=False, raise_if_empty=True, truncate_ragged_lines=False)
         ok = frame.height == int(counts.sum()) and frame.columns == headers
     except Exception:
         ok = False
+    short = _short_rows(body, frame.height, len(headers)) if ok else None
+    del body
     if not ok:
         for index, body, _, label in members:
             try:
@@ -349,7 +352,23 @@ def _parse_group(header, members, source, aliases):
             labels.alias("file_name"), pl.Series("row_number", row_numbers.astype(np.int32)),
             pl.struct(extra_cols).struct.json_encode().alias("cells"))
     yield -1, canonical_frame(frame, source, renames, present).with_columns(
-        pl.Series("_file", indices), pl.Series("_row_number", row_numbers)), extra
+        pl.Series("_file", indices), pl.Series("_row_number", row_numbers),
+        pl.Series("_short", short) if short is not None else pl.lit(False).alias("_short")), extra
+
+
+def _short_rows(body: bytes, rows: int, columns: int) -> np.ndarray | None:
+    """Rows with fewer fields than the header (polars fills them with empty text).
+
+    No quotes in `body`, and polars refused rows with too many fields, so the
+    total comma count tells whether any row is short; only then is it located.
+    """
+    if body.count(b",") == rows * (columns - 1):
+        return None
+    raw = np.frombuffer(body, dtype=np.uint8)
+    newlines = np.flatnonzero(raw == 10)
+    commas = np.flatnonzero(raw == 44)
+    per_line = np.bincount(np.searchsorted(newlines, commas), minlength=len(newlines))[: len(newlines)]
+    return per_line[:rows] < columns - 1
 
 
 def _parse_single(index, read, label):
@@ -361,7 +380,8 @@ def _parse_single(index, read, label):
             pl.struct(read.extra.columns).struct.json_encode().alias("cells"))
     yield index, read.frame.with_columns(
         pl.Series("_file", np.full(n, index, dtype=np.uint32)),
-        pl.Series("_row_number", np.arange(1, n + 1, dtype=np.uint32))), extra
+        pl.Series("_row_number", np.arange(1, n + 1, dtype=np.uint32)),
+        pl.lit(False).alias("_short")), extra
 
 
 def _restricted_dir(path: Path) -> Path:

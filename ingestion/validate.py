@@ -39,7 +39,7 @@ CARD_UNKNOWN = "card_no: no member with this card as of the redemption"
 CARD_NOT_ACTIVATED = "card_no: card not activated as of the redemption"
 CARD_CANCELLED = "card_no: card cancelled as of the redemption"
 
-BATCH_COLUMNS = ("_file", "_row_number", "_file_day", "_file_store")
+BATCH_COLUMNS = ("_file", "_row_number", "_file_day", "_file_store", "_short")
 
 
 @dataclass
@@ -180,9 +180,10 @@ def parse_batch(frame: pl.DataFrame, source: Source) -> pl.DataFrame:
 
 def check_batch(typed: pl.DataFrame, source: Source, ctx: BatchContext) -> Validated:
     key = list(source.key)
-    reasons: list[tuple[str, pl.Expr]] = [
-        (TRUNCATED, pl.any_horizontal(pl.col(f"_t_{c.name}").is_null() for c in source.columns
-                                      if c.required))]
+    short = pl.any_horizontal(pl.col(f"_t_{c.name}").is_null() for c in source.columns if c.required)
+    if "_short" in typed.columns:  # the reader counted fields (missing ones read as empty text)
+        short = short | pl.col("_short")
+    reasons: list[tuple[str, pl.Expr]] = [(TRUNCATED, short)]
     for col in source.columns:
         reasons.append((f"{col.name}: not {_type_label(col.sql_type)}", pl.col(f"_bad_{col.name}")))
     for col in source.columns:

@@ -10,6 +10,7 @@ shared/spec/data-contract.md, day by day, so a million members over a year
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .dirty import DirtyPlan
 from .chain import Stores, make_products, make_stores
 from .members import make_members
 from .pos import PosSimulator
@@ -86,10 +88,6 @@ def generate_landing(
     another chain, more days, or a real export - is refused rather than mixed
     in or deleted: clearing the directory is the caller's call.
     """
-    if dirty:
-        raise NotImplementedError(
-            "--dirty is not implemented yet: bad rows and bad files come with the ingestion-hardening issue"
-        )
     if encoding not in ENCODINGS:
         raise ValueError(f"encoding must be one of {ENCODINGS}, not {encoding!r}")
     if members < 1 or days < 1 or stores < 1:
@@ -100,13 +98,20 @@ def generate_landing(
     # changing one part's draws never shifts another's.
     season = day_factors(start, days)
     chain = make_stores(np.random.default_rng([seed, 1]), stores, start, days)
-    _refuse_strangers(out_dir, _planned_files(chain, start, days))
+    planned = _planned_files(chain, start, days)
+    if dirty:  # the extra files a dirty run adds (re-sent copies, an unknown store)
+        planned |= {
+            p.relative_to(out_dir).as_posix() for p in (out_dir / "pos").glob("pos_*")
+            if re.fullmatch(r"pos_\d{8}_(S\d+R\.csv|S\d+\.csv\.gz|S999\.csv)", p.name)
+        } if (out_dir / "pos").is_dir() else set()
+    _refuse_strangers(out_dir, planned)
     products = make_products(np.random.default_rng([seed, 2]))
     population = make_members(seed, members, chain, start, days, season)
     pos = PosSimulator(population, chain, products, days, season)
     redeemer = Redeemer(population, chain)
 
-    writer = LandingWriter(out_dir, encoding)
+    plan = DirtyPlan(seed, start, days, encoding) if dirty else None
+    writer = LandingWriter(out_dir, encoding, dirty=plan)
     writer.stores(chain.frame())
     writer.products(products.frame())
 
@@ -129,6 +134,8 @@ def generate_landing(
         if progress is not None and ((d + 1) % step == 0 or d + 1 == days):
             progress(f"day {d + 1}/{days}: {pos_lines:,} POS lines")
 
+    if plan is not None:
+        plan.finish(out_dir)
     return GenerationSummary(
         first_day=start,
         last_day=start + timedelta(days=days - 1),

@@ -6,6 +6,7 @@ so every file has exactly two decimals and no float rounding surprises.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -47,11 +48,12 @@ class LandingWriter:
     `--dirty` mode can damage rows or whole files before they hit the disk.
     """
 
-    def __init__(self, root: Path, encoding: str = "utf-8"):
+    def __init__(self, root: Path, encoding: str = "utf-8", dirty=None):
         if encoding not in ENCODINGS:
             raise ValueError(f"encoding must be one of {ENCODINGS}, not {encoding!r}")
         self.root = Path(root)
         self.encoding = encoding
+        self.dirty = dirty  # a sample.dirty.DirtyPlan, or None for clean files
         self.files = 0
 
     def path(self, source: Source, name: str) -> Path:
@@ -70,15 +72,21 @@ class LandingWriter:
     def _emit(self, source: Source, name: str, chunks: Iterable[pl.DataFrame]) -> None:
         path = self.path(source, name)
         path.parent.mkdir(parents=True, exist_ok=True)
+        match = source.matches(name) and re.fullmatch(source.file_pattern, name)
+        day = match.groupdict().get("day") if match else None
         with open(path, "wb") as fh:
             header = True
             for df in chunks:
                 self._check(source, df)
+                if self.dirty is not None:
+                    df = self.dirty.rows(source.name, f"{source.folder}/{name}", df, day)
                 fh.write(self._encode(df.write_csv(include_header=header)))
                 header = False
             if header:  # no chunk at all: still a valid, header-only file
                 fh.write(self._encode(",".join(c.name for c in source.columns) + "\n"))
         self.files += 1
+        if self.dirty is not None:
+            self.dirty.file(self, source.name, name, path)
 
     def stores(self, df: pl.DataFrame) -> None:
         self._emit(STORES, "stores.csv", [df])
