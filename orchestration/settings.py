@@ -55,6 +55,16 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
     )
 
 
+def duckdb_config(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Bounded memory and threads for every warehouse connection (dbt's profile reads the same)."""
+    env = os.environ if env is None else env
+    return {
+        "memory_limit": env.get("LOYALTY_DUCKDB_MEMORY_LIMIT", "3GB"),
+        "threads": env.get("LOYALTY_DUCKDB_THREADS", "2"),
+        "preserve_insertion_order": "false",
+    }
+
+
 def first_business_day(env: Mapping[str, str] | None = None) -> str:
     env = os.environ if env is None else env
     return env.get("LOYALTY_FIRST_BUSINESS_DAY", FIRST_BUSINESS_DAY_DEFAULT)

@@ -11,7 +11,7 @@ import duckdb
 from dagster_dbt import DbtCliResource
 
 from orchestration.defs.transform.project import loyalty_dbt_project
-from orchestration.settings import Settings, settings_from_env
+from orchestration.settings import Settings, duckdb_config, settings_from_env
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -33,7 +33,7 @@ class WarehouseResource(dg.ConfigurableResource):
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         path = self.settings().warehouse_path
         path.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(path), read_only=read_only)
+        con = duckdb.connect(str(path), read_only=read_only, config=duckdb_config())
         try:
             yield con
         finally:

@@ -1,0 +1,168 @@
+"""Chain-scale benchmark of the whole daily pipeline (a script, not a test).
+
+Generates a chain (default 1,000,000 members, 365 days + 1 extra day, ~50M POS
+lines), then measures, each in its own process tree with wall time and peak RSS
+(sum over the tree: Dagster + the dbt subprocess):
+
+  (a) full         `loyalty run --as-of <day 365>` on an empty warehouse
+  (b) incremental  `loyalty run --as-of <day 366>` right after (one more day)
+  (c) baseline     bench/baseline.sql: DuckDB read_csv + tier list, pyramid, lapsed
+
+    .venv/bin/python bench/pipeline_bench.py                       # default scale
+    .venv/bin/python bench/pipeline_bench.py --members 20000 --days 120 --workdir /tmp/lw-small
+
+Writes bench/pipeline_report.json (or --report) with the figures and the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import threading
+import time
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def _tree_rss_bytes(root: int) -> int:
+    """Resident memory of a process and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            ppid, pages = int(fields[1]), int(fields[21])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+        rss[int(entry)] = pages * os.sysconf("SC_PAGE_SIZE")
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0)
+        stack.extend(children.get(pid, []))
+    return total
+
+
+def measure(label: str, command: list[str], env: dict, log: Path) -> dict:
+    """Run a command; return wall seconds and peak tree RSS; stream a heartbeat."""
+    print(f"[{label}] {' '.join(command[:4])} ...", flush=True)
+    started = time.perf_counter()
+    with log.open("w") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+        peak = 0
+        last_beat = started
+        while process.poll() is None:
+            peak = max(peak, _tree_rss_bytes(process.pid))
+            if time.perf_counter() - last_beat > 30:
+                last_beat = time.perf_counter()
+                print(f"[{label}] {last_beat - started:6.0f}s  rss {peak / 2**30:.2f} GiB", flush=True)
+            time.sleep(0.25)
+    seconds = time.perf_counter() - started
+    result = {"seconds": round(seconds, 1), "peak_rss_gib": round(peak / 2**30, 2),
+              "exit_code": process.returncode, "log": str(log)}
+    print(f"[{label}] {result}", flush=True)
+    if process.returncode != 0:
+        print(log.read_text()[-4000:], file=sys.stderr)
+    return result
+
+
+def machine() -> dict:
+    mem_kib = next(int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal"))
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                if line.startswith("model name")), platform.processor())
+    return {"cpus": os.cpu_count(), "cpu_model": cpu, "memory_gib": round(mem_kib / 2**20, 1),
+            "platform": platform.platform(), "python": platform.python_version()}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--members", type=int, default=1_000_000)
+    parser.add_argument("--days", type=int, default=365, help="days of history before the incremental day")
+    parser.add_argument("--stores", type=int, default=20)
+    parser.add_argument("--start", default="2025-01-01")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/loyalty-pipeline-bench"))
+    parser.add_argument("--report", type=Path, default=REPO / "bench" / "pipeline_report.json")
+    args = parser.parse_args()
+
+    work = args.workdir.resolve()
+    landing = work / "landing"
+    full_day = date.fromisoformat(args.start) + timedelta(days=args.days - 1)
+    next_day = full_day + timedelta(days=1)
+    work.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+           "LOYALTY_LANDING_DIR": str(landing), "LOYALTY_DATA_DIR": str(work / "data"),
+           "DAGSTER_HOME": str(work / "dagster_home"), "LOYALTY_FIRST_BUSINESS_DAY": args.start}
+
+    marker = work / "generated.json"
+    wanted = {"members": args.members, "days": args.days + 1, "stores": args.stores,
+              "start": args.start, "seed": args.seed}
+    if not marker.exists() or json.loads(marker.read_text()) != wanted:
+        generated = measure("generate", [str(BIN / "loyalty"), "generate", "--out", str(landing),
+                                         "--members", str(args.members), "--days", str(args.days + 1),
+                                         "--stores", str(args.stores), "--start", args.start,
+                                         "--seed", str(args.seed)], env, work / "generate.log")
+        if generated["exit_code"]:
+            return 1
+        marker.write_text(json.dumps(wanted))
+
+    pos_lines = int(subprocess.run(
+        [sys.executable, "-c", "import duckdb,sys; print(duckdb.sql(\"SELECT count(*) FROM read_csv("
+         f"'{landing}/pos/pos_*.csv', all_varchar=true) WHERE filename IS NULL OR true\").fetchall()[0][0])"],
+        capture_output=True, text=True, check=True).stdout.strip() or 0)
+
+    for stale in ("data", "dagster_home"):
+        subprocess.run(["rm", "-rf", str(work / stale)], check=True)
+    (work / "dagster_home").mkdir()
+    (work / "dagster_home" / "dagster.yaml").write_text(
+        "telemetry:\n  enabled: false\nconcurrency:\n  pools:\n    default_limit: 1\n")
+
+    full = measure("full", [str(BIN / "loyalty"), "run", "--as-of", full_day.isoformat()], env, work / "full.log")
+    incremental = measure("incremental", [str(BIN / "loyalty"), "run", "--as-of", next_day.isoformat()],
+                          env, work / "incremental.log")
+    script = (REPO / "bench" / "baseline.sql").read_text().replace("{landing}", str(landing)).replace(
+        "{as_of}", full_day.isoformat())
+    (work / "baseline_run.sql").write_text(script)
+    (work / "baseline.duckdb").unlink(missing_ok=True)
+    baseline = measure("baseline", [sys.executable, "-c",
+                                    "import duckdb,sys; con=duckdb.connect(sys.argv[1]); "
+                                    "con.execute(open(sys.argv[2]).read()); "
+                                    "print(con.sql('SELECT count(*) FROM tier_list').fetchall())",
+                                    str(work / "baseline.duckdb"), str(work / "baseline_run.sql")],
+                       env, work / "baseline.log")
+
+    report = {
+        "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "scale": {"members": args.members, "days": args.days, "stores": args.stores, "pos_lines": pos_lines},
+        "pos_lines": pos_lines,
+        "full_seconds": full["seconds"],
+        "baseline_seconds": baseline["seconds"],
+        "full_over_baseline": round(full["seconds"] / baseline["seconds"], 2),
+        "incremental_seconds": incremental["seconds"],
+        "incremental_over_full": round(incremental["seconds"] / full["seconds"], 3),
+        "peak_rss_gib": max(full["peak_rss_gib"], incremental["peak_rss_gib"]),
+        "stages": {"full": full, "incremental": incremental, "baseline": baseline},
+        "duckdb_memory_limit": env.get("LOYALTY_DUCKDB_MEMORY_LIMIT", "3GB"),
+        "machine": machine(),
+        "targets": {"full_over_baseline_max": 2.0, "incremental_seconds_max": 60,
+                    "incremental_over_full_max": 0.1, "peak_rss_gib_max": 4.0},
+    }
+    args.report.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in report.items() if k not in ("stages", "machine")}, indent=2))
+    ok = all(stage["exit_code"] == 0 for stage in (full, incremental, baseline))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
