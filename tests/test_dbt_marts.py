@@ -21,7 +21,7 @@ H       moves city on 2026-01-25 (after D1)                                 two 
 
 from __future__ import annotations
 
-import hashlib
+import json
 from datetime import date
 from pathlib import Path
 
@@ -166,7 +166,8 @@ def runs(tmp_path_factory) -> dict:
     dbt_ok("run", data_dir, program, D1)
     again_d1 = snapshot(path)
     statuses = {r.node.name: (str(r.status), r.failures) for r in d2_result.result.results}
-    return {"first_d1": first_d1, "d2": d2, "again_d1": again_d1, "d2_statuses": statuses}
+    return {"first_d1": first_d1, "d2": d2, "again_d1": again_d1, "d2_statuses": statuses,
+            "data_dir": data_dir}
 
 
 @pytest.fixture(scope="module")
@@ -267,6 +268,32 @@ def test_profile_history_birthday_and_store_view(d2):
         ("S1", "E01", 7, 1)]
     versions = sorted((r["city"], r["is_current"]) for r in table(d2, "marts.dim_members_history") if r["member_id"] == "H")
     assert versions == [("Beijing", True), ("Shanghai", False)]
+
+
+def test_docs_catalogue_documents_every_model_and_column(runs):
+    data_dir = runs["data_dir"]
+    from dbt.cli.main import dbtRunner
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LOYALTY_DATA_DIR", str(data_dir))
+        result = dbtRunner().invoke([
+            "docs", "generate", "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT),
+            "--target-path", str(data_dir / "target"), "--log-path", str(data_dir / "logs"),
+            "--vars", json.dumps({"as_of_date": D1, "program": load_default_program()})])
+    assert result.success
+    manifest = json.loads((data_dir / "target" / "manifest.json").read_text())
+    catalog = json.loads((data_dir / "target" / "catalog.json").read_text())
+    problems = []
+    for unique_id, node in manifest["nodes"].items():
+        if node["resource_type"] != "model":
+            continue
+        built = {c.lower() for c in catalog["nodes"].get(unique_id, {}).get("columns", {})}
+        documented = {c.lower(): m.get("description", "").strip() for c, m in node["columns"].items()}
+        if not node["description"].strip() or not built:
+            problems.append((node["name"], "model"))
+        problems += [(node["name"], c) for c in built ^ set(documented)]
+        problems += [(node["name"], c) for c, text in documented.items() if not text]
+    assert problems == []
 
 
 # --------------------------------------------------------------------------- configuration
