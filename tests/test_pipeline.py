@@ -115,9 +115,19 @@ def test_published_tier_list_matches_an_independent_computation(data_env, small_
         assert con.execute("SELECT max(business_day) FROM raw.pos_lines").fetchall()[0][0] == date.fromisoformat(AS_OF)
         assert con.execute("SELECT max(business_day) FROM raw.members").fetchall()[0][0] <= date.fromisoformat(AS_OF)
 
-    # re-publishing the same day with the same data gives a byte-identical CSV
+    # the outreach extract and its manifest: everyone lapsed/at-risk is listed or counted as left out
+    lapsed_bytes = (data_env / "outbox" / AS_OF / "lapsed_customers.csv").read_bytes()
+    with duckdb.connect(str(data_env / "warehouse.duckdb"), read_only=True) as con:
+        lapsed_or_at_risk = con.execute("SELECT count(*) FROM marts.lapsed_customers").fetchall()[0][0]
+    listed = manifest["files"]["lapsed_customers.csv"]["rows"]
+    assert listed == lapsed_bytes.count(b"\n") - 1 and listed > 0
+    assert listed + manifest["lapsed_at_risk_left_out"]["total"] == lapsed_or_at_risk
+    assert (data_env / "outbox" / AS_OF / "lapsed_customers.csv").stat().st_mode & 0o077 == 0
+
+    # re-publishing the same day with the same data gives byte-identical CSVs
     assert loyalty(["run", "--as-of", AS_OF]) == 0
     assert (data_env / "outbox" / AS_OF / "tier_list.csv").read_bytes() == csv_bytes
+    assert (data_env / "outbox" / AS_OF / "lapsed_customers.csv").read_bytes() == lapsed_bytes
 
 
 def _keys(group: str) -> list[dg.AssetKey]:
