@@ -29,7 +29,7 @@ GATED_UPSTREAM = [
 def passed_in_this_run(context: dg.AssetExecutionContext) -> list[str]:
     """The checks evaluated and passed in this run (the blocking ones among them gated us)."""
     records = context.instance.get_records_for_run(
-        context.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records
+        context.run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records
     passed = set()
     for record in records:
         evaluation = record.event_log_entry.dagster_event.event_specific_data
