@@ -212,7 +212,7 @@ class WarehouseSink:
                     "UPDATE raw.ingested_files SET status = 'superseded' "
                     "WHERE list_contains(?, file_name) AND status <> 'superseded'", [replaced])
             if valid is not None and valid.height:
-                con.register("incoming_rows", valid.select(columns).to_arrow())
+                con.register("incoming_rows", valid.select(columns).to_arrow(compat_level=pl.CompatLevel.newest()))
                 con.execute(f"INSERT INTO {source.table} ({', '.join(columns)}) "
                             f"SELECT {', '.join(columns)} FROM incoming_rows")
                 con.unregister("incoming_rows")
@@ -274,7 +274,7 @@ class WarehouseSink:
         has no file.
         """
         columns = ", ".join(c.name for c in source.columns + LINEAGE_COLUMNS if c.name != "business_day")
-        order = "ORDER BY _source_file, _row_number"
+        order = ""  # rows are stored in file and row order; a sort would cost more than the write
         if None in days:
             self._copy_to(f"SELECT {columns} FROM {source.table} WHERE business_day IS NULL {order}",
                           self.lake_path(source, None))

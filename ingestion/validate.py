@@ -77,10 +77,17 @@ def _decimal_pattern(sql_type: str) -> tuple[int, int]:
     return int(precision), int(scale)
 
 
-def _parse(column: Column) -> tuple[pl.Expr, pl.Expr]:
-    """(typed value expression, 'text present but not parseable' expression)."""
-    text = pl.col(column.name).str.strip_chars()
-    text = pl.when(text == "").then(None).otherwise(text)
+def _parse(column: Column, padded: bool = True, slashes: bool = True) -> tuple[pl.Expr, pl.Expr]:
+    """(typed value expression, 'text present but not parseable' expression).
+
+    `padded`: some cell of the column has surrounding spaces (then cells are
+    stripped first); `slashes`: some date cell uses '/'. Both default to the
+    general, slower expressions; `parse_batch` looks first and picks the fast ones.
+    """
+    raw = pl.col(column.name)
+    text = raw.str.strip_chars() if padded else raw
+    present = text.is_not_null() & (text != "")
+    text = pl.when(present).then(text)  # empty -> null
     if column.name in VALUE_MAPS:
         mapping = VALUE_MAPS[column.name]
         text = text.replace(mapping | {k.upper(): v for k, v in mapping.items()})
@@ -94,12 +101,11 @@ def _parse(column: Column) -> tuple[pl.Expr, pl.Expr]:
         pattern = rf"^[+-]?\d{{1,{precision - scale}}}(\.\d{{1,{scale}}})?$"
         typed = pl.when(text.str.contains(pattern)).then(text).cast(
             pl.Decimal(precision, scale), strict=False)
-    elif sql_type == "DATE":
-        typed = text.str.replace_all("/", "-", literal=True).str.strptime(
-            pl.Date, "%Y-%m-%d", strict=False, exact=True)
-    elif sql_type == "TIMESTAMP":
-        typed = text.str.replace_all("/", "-", literal=True).str.strptime(
-            pl.Datetime("us"), "%Y-%m-%d %H:%M:%S", strict=False, exact=True)
+    elif sql_type in ("DATE", "TIMESTAMP"):
+        if slashes:
+            text = text.str.replace_all("/", "-", literal=True)
+        dtype, fmt = (pl.Date, "%Y-%m-%d") if sql_type == "DATE" else (pl.Datetime("us"), "%Y-%m-%d %H:%M:%S")
+        typed = text.str.strptime(dtype, fmt, strict=False, exact=True)
     elif sql_type == "BOOLEAN":
         lowered = text.str.to_lowercase()
         typed = (pl.when(lowered.is_in(_BOOL_TRUE)).then(True)
@@ -107,7 +113,7 @@ def _parse(column: Column) -> tuple[pl.Expr, pl.Expr]:
                  .otherwise(None))
     else:
         raise ValueError(f"no parser for {sql_type}")
-    return typed.alias(column.name), (text.is_not_null() & typed.is_null())
+    return typed.alias(column.name), (present & typed.is_null()).fill_null(False)
 
 
 def _type_label(sql_type: str) -> str:
@@ -168,7 +174,14 @@ def _source_rules(source: Source, ctx: BatchContext) -> list[tuple[str, pl.Expr]
 
 def parse_batch(frame: pl.DataFrame, source: Source) -> pl.DataFrame:
     """Typed columns, per-cell 'bad' flags, and the text cells kept as _t_<col> (zero-copy)."""
-    parsed = [_parse(col) for col in source.columns]
+    looks = frame.select(
+        *[(pl.col(c.name).str.starts_with(" ") | pl.col(c.name).str.ends_with(" ")).any().alias(f"p{i}")
+          for i, c in enumerate(source.columns)],
+        *[pl.col(c.name).str.contains("/", literal=True).any().alias(f"s{i}")
+          for i, c in enumerate(source.columns) if c.sql_type in ("DATE", "TIMESTAMP")],
+    ).row(0, named=True) if frame.height else {}
+    parsed = [_parse(col, bool(looks.get(f"p{i}", True)), bool(looks.get(f"s{i}", True)))
+              for i, col in enumerate(source.columns)]
     present = [c for c in BATCH_COLUMNS if c in frame.columns]
     return frame.select(
         *present,
@@ -180,9 +193,10 @@ def parse_batch(frame: pl.DataFrame, source: Source) -> pl.DataFrame:
 
 def check_batch(typed: pl.DataFrame, source: Source, ctx: BatchContext) -> Validated:
     key = list(source.key)
-    short = pl.any_horizontal(pl.col(f"_t_{c.name}").is_null() for c in source.columns if c.required)
     if "_short" in typed.columns:  # the reader counted fields (missing ones read as empty text)
-        short = short | pl.col("_short")
+        short = pl.col("_short")
+    else:  # a frame read with missing fields as nulls
+        short = pl.any_horizontal(pl.col(f"_t_{c.name}").is_null() for c in source.columns if c.required)
     reasons: list[tuple[str, pl.Expr]] = [(TRUNCATED, short)]
     for col in source.columns:
         reasons.append((f"{col.name}: not {_type_label(col.sql_type)}", pl.col(f"_bad_{col.name}")))
@@ -194,17 +208,19 @@ def check_batch(typed: pl.DataFrame, source: Source, ctx: BatchContext) -> Valid
     if ctx.card_states is not None:
         typed = typed.join(ctx.card_states, on=["_file", "_row_number"], how="left")
     reasons += _source_rules(source, ctx)
-    if key:
+    # duplicate keys are rare: look for them once, and only then work out which rule
+    any_dup = bool(key) and typed.select(pl.struct(*key).is_duplicated().any()).item()
+    if key and any_dup:
         reasons.append((DUP_IN_FILE.format(", ".join(key)),
                         ~pl.struct("_file", *key).is_first_distinct()))
-        if ctx.existing_keys is not None and ctx.existing_keys.height:
-            seen = ctx.existing_keys.select(key).unique().with_columns(pl.lit(True).alias("_seen"))
-            typed = typed.join(seen, on=key, how="left", nulls_equal=False, maintain_order="left")
-            reasons.append((DUP_OTHER_FILE.format(", ".join(key)), pl.col("_seen").fill_null(False)))
+    if key and ctx.existing_keys is not None and ctx.existing_keys.height:
+        seen = ctx.existing_keys.select(key).unique().with_columns(pl.lit(True).alias("_seen"))
+        typed = typed.join(seen, on=key, how="left", nulls_equal=False, maintain_order="left")
+        reasons.append((DUP_OTHER_FILE.format(", ".join(key)), pl.col("_seen").fill_null(False)))
     rule_cols = [f"_rule_{i}" for i in range(len(reasons))]
     typed = typed.with_columns(expr.fill_null(False).alias(rc) for rc, (_, expr) in zip(rule_cols, reasons))
     typed = typed.with_columns(pl.any_horizontal(rule_cols).alias("_failing"))
-    if key and "_file" in typed.columns:
+    if key and any_dup and "_file" in typed.columns:
         # A key loaded by an earlier file of this batch: the later file's row is a
         # cross-file duplicate, exactly as if the files had been loaded one by one.
         dup_rule = f"_rule_{len(reasons)}"

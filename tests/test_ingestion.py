@@ -166,3 +166,21 @@ def test_a_failure_mid_load_leaves_the_warehouse_as_it_was(env, monkeypatch):
     assert after == before
     assert [o.action for o in ingest("pos_lines")] == ["loaded"]
     assert con.execute("SELECT count(*) FROM raw.pos_lines").fetchall() == [(1,)]
+
+
+def test_keys_loaded_by_an_earlier_run_are_cross_file_duplicates(env):
+    from datetime import date
+
+    landing, con, ingest, _ = env
+    write(landing / "pos" / "pos_20250301_S001.csv", POS_HEADER +
+          "A1,1,S001,2025-03-01 10:00:00,,SKU1,护肤,1,5.00,0,5.00,\n")
+    assert [o.action for o in ingest("pos_lines", up_to=date(2025, 3, 1))] == ["loaded"]
+    # the same line re-sent in another store file of the same day, in a later run
+    write(landing / "pos" / "pos_20250301_S002.csv", POS_HEADER +
+          "A1,1,S002,2025-03-01 10:00:00,,SKU1,护肤,1,5.00,0,5.00,\n"
+          "A2,1,S002,2025-03-01 10:00:00,,SKU1,护肤,1,5.00,0,5.00,\n")
+    by_file = {o.file_label: o for o in ingest("pos_lines", up_to=date(2025, 3, 1))}
+    later = by_file["pos/pos_20250301_S002.csv"]
+    assert (later.rows_loaded, later.rows_quarantined) == (1, 1)
+    assert later.reason_counts == {"duplicate key (txn_id, line_no) already loaded from another file": 1}
+    assert con.execute("SELECT count(*) FROM raw.pos_lines").fetchall() == [(2,)]

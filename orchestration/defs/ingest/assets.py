@@ -16,6 +16,7 @@ from ingestion.load import LoadOutcome, ingest_source
 from ingestion.sink import WarehouseSink
 from orchestration.defs.partitions import ONE_DAY_PER_RUN, WAREHOUSE_POOL, business_days
 from orchestration.defs.resources import WarehouseResource
+from quality.ingest_suites import batch_frame, validate_batch
 
 # Sources validated against the store master need it loaded first.
 STORE_DEPENDENT = ("pos_lines", "redemptions", "members")
@@ -95,6 +96,15 @@ def build_ingest_asset(source: Source) -> dg.AssetsDefinition:
         description=f"Validated rows of the {source.folder}/ files matching {source.file_pattern}, "
                     f"in {source.table}; failing rows in raw.quarantined_rows.",
         retry_policy=dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL),
+        check_specs=[
+            dg.AssetCheckSpec(
+                "ge_batch", asset=raw_key(source), blocking=True,
+                description="great-expectations suite of the contract's rules on the rows loaded "
+                            "by this materialization (quality/ingest_suites.py)."),
+            dg.AssetCheckSpec(
+                "no_rejected_files", asset=raw_key(source),
+                description="Warns when this materialization quarantined whole files (reasons in metadata)."),
+        ],
     )
     def _ingest(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         settings = warehouse.settings()
@@ -104,10 +114,46 @@ def build_ingest_asset(source: Source) -> dg.AssetsDefinition:
             outcomes = ingest_source(
                 sink, settings.landing_dir, source, as_of, quarantine_dir=settings.quarantine_dir)
             table_rows = con.execute(f"SELECT count(*) FROM {source.table}").fetchall()[0][0]
+            loaded = [o.file_label for o in outcomes if o.action in ("loaded", "corrected")]
+            frame, sampled = batch_frame(con, source.name, loaded) if loaded else (None, False)
         _log_problems(context, outcomes)
-        return dg.MaterializeResult(metadata=_summary_metadata(outcomes, table_rows))
+        suite = validate_batch(source.name, frame) if frame is not None else None
+        return dg.MaterializeResult(
+            metadata=_summary_metadata(outcomes, table_rows),
+            check_results=[_ge_result(suite, len(loaded), sampled), _rejected_result(outcomes)],
+        )
 
     return _ingest
+
+
+def _ge_result(suite, files: int, sampled: bool) -> dg.AssetCheckResult:
+    if suite is None:
+        return dg.AssetCheckResult(check_name="ge_batch", passed=True,
+                                   metadata={"files": 0, "evaluated_rows": 0, "expectations": 0})
+    failed = suite.failed
+    return dg.AssetCheckResult(
+        check_name="ge_batch",
+        passed=suite.success,
+        metadata={
+            "files": files,
+            "evaluated_rows": suite.evaluated_rows,
+            "sampled": sampled,
+            "expectations": len(suite.results),
+            "failed_expectations": len(failed),
+            "unexpected_rows": sum(r.unexpected_count for r in suite.results),
+            "results": dg.MetadataValue.json([
+                {"expectation": r.expectation, "column": r.column, "success": r.success,
+                 "unexpected_count": r.unexpected_count} for r in suite.results]),
+        },
+    )
+
+
+def _rejected_result(outcomes: list[LoadOutcome]) -> dg.AssetCheckResult:
+    rejected = {o.file_label: o.reason for o in outcomes if o.action == "rejected"}
+    return dg.AssetCheckResult(
+        check_name="no_rejected_files", passed=not rejected, severity=dg.AssetCheckSeverity.WARN,
+        metadata={"rejected_files": len(rejected), "reasons": dg.MetadataValue.json(rejected)},
+    )
 
 
 def build_reconciliation_check(source: Source) -> dg.AssetChecksDefinition:

@@ -1,0 +1,141 @@
+"""great-expectations suites for a batch of ingested raw rows (the contract's rules).
+
+The caller reads the rows of the files loaded in one materialization back from
+DuckDB (`batch_frame`), with a few helper columns computed in SQL for the rules
+GE has no expectation for (net_amount arithmetic, day of the file), and gets a
+SuiteOutcome with counts. No Dagster here.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import logging
+import os
+
+import pandas as pd
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+
+import great_expectations as gx  # noqa: E402  (analytics must be off before import)
+import great_expectations.expectations as gxe  # noqa: E402
+from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
+
+from quality.suites import ExpectationOutcome, SuiteOutcome  # noqa: E402
+
+logging.getLogger("great_expectations").setLevel(logging.WARNING)
+
+# Rows read back per batch at most; above it a deterministic sample (hash of file
+# and row) is validated and the outcome says so.
+MAX_ROWS = 500_000
+_names = itertools.count()
+
+# helper columns computed in SQL: (name, SQL expression) per source
+HELPERS = {
+    "pos_lines": [
+        ("_net_diff", "abs(net_amount - sign(qty) * (abs(qty) * unit_price - discount))"),
+        ("_day_ok", "CAST(txn_ts AS DATE) = business_day"),
+        ("_store_ok", "store_id IN (SELECT store_id FROM raw.stores)"),
+    ],
+    "redemptions": [
+        ("_day_ok", "CAST(redeemed_at AS DATE) = business_day"),
+        ("_store_ok", "store_id IN (SELECT store_id FROM raw.stores)"),
+    ],
+    "members": [("_store_ok", "join_store_id IN (SELECT store_id FROM raw.stores)")],
+}
+
+
+def expectations(source_name: str, columns: list[str]) -> list:
+    from ingestion.contract import SOURCES_BY_NAME
+
+    source = SOURCES_BY_NAME[source_name]
+    out: list = [gxe.ExpectTableColumnsToMatchSet(
+        column_set=columns + [h for h, _ in HELPERS.get(source_name, [])], exact_match=True)]
+    out += [gxe.ExpectColumnValuesToNotBeNull(column=c.name) for c in source.columns if not c.nullable]
+    if len(source.key) == 1 and source_name not in ("members",):
+        out.append(gxe.ExpectColumnValuesToBeUnique(column=source.key[0]))
+    elif source.key:
+        out.append(gxe.ExpectCompoundColumnsToBeUnique(column_list=list(source.key)))
+    for _, helper in [(None, h) for h, _ in HELPERS.get(source_name, [])]:
+        if helper == "_net_diff":
+            out.append(gxe.ExpectColumnValuesToBeBetween(column=helper, min_value=0, max_value=0.01))
+        else:
+            out.append(gxe.ExpectColumnValuesToBeInSet(column=helper, value_set=[True]))
+    if source_name == "pos_lines":
+        out += [
+            gxe.ExpectColumnValuesToBeBetween(column="line_no", min_value=1),
+            gxe.ExpectColumnValuesToNotBeInSet(column="qty", value_set=[0]),
+            gxe.ExpectColumnValuesToBeBetween(column="unit_price", min_value=0),
+            gxe.ExpectColumnValuesToBeBetween(column="discount", min_value=0),
+        ]
+    if source_name == "redemptions":
+        out.append(gxe.ExpectColumnValuesToBeBetween(column="points", min_value=1))
+    if source_name == "adjustments":
+        out.append(gxe.ExpectColumnValuesToNotBeInSet(column="points", value_set=[0]))
+    if source_name == "members":
+        out += [
+            gxe.ExpectColumnValuesToBeInSet(column="gender", value_set=["F", "M"]),
+            gxe.ExpectColumnValuesToBeInSet(column="status", value_set=["active", "cancelled"]),
+        ]
+    return out
+
+
+def batch_frame(con, source_name: str, files: list[str]) -> tuple[pd.DataFrame, bool]:
+    """The rows of `files` in raw.<source> (+ helper columns), and whether it is a sample."""
+    from ingestion.contract import SOURCES_BY_NAME
+
+    source = SOURCES_BY_NAME[source_name]
+    cols = [c.name for c in source.columns]
+    helpers = "".join(f", {sql} AS {name}" for name, sql in HELPERS.get(source_name, []))
+    where = "list_contains($files, _source_file)"
+    total = con.execute(f"SELECT count(*) FROM {source.table} WHERE {where}", {"files": files}).fetchall()[0][0]
+    sampled = total > MAX_ROWS
+    if sampled:
+        where += f" AND hash(_source_file, _row_number) % {-(-total // MAX_ROWS)} = 0"
+    frame = con.execute(f"SELECT {', '.join(cols)}{helpers} FROM {source.table} WHERE {where}",
+                        {"files": files}).df()
+    for c in source.columns:  # decimals arrive as objects; GE compares numbers
+        if c.sql_type.startswith("DECIMAL"):
+            frame[c.name] = frame[c.name].astype("float64")
+    if "_net_diff" in frame:
+        frame["_net_diff"] = frame["_net_diff"].astype("float64").round(6)
+    return frame, sampled
+
+
+@functools.cache
+def _context():
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return context
+
+
+def validate_batch(source_name: str, frame: pd.DataFrame) -> SuiteOutcome:
+    name = f"raw_{source_name}"
+    if frame.empty:
+        return SuiteOutcome(name, True, 0, [])
+    context = _context()
+    n = next(_names)
+    batch_definition = (
+        context.data_sources.add_pandas(f"{name}_source_{n}")
+        .add_dataframe_asset(name=f"{name}_asset_{n}")
+        .add_batch_definition_whole_dataframe(f"{name}_batch_{n}")
+    )
+    suite = gx.ExpectationSuite(name=f"{name}_{n}")
+    columns = [c for c in frame.columns if not c.startswith("_")]
+    for expectation in expectations(source_name, columns):
+        suite.add_expectation(expectation)
+    batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
+    result = batch.validate(suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5})
+    outcomes = []
+    for item in result.results:
+        config = item.expectation_config
+        details = item.result or {}
+        outcomes.append(ExpectationOutcome(
+            expectation=config.type,
+            column=config.kwargs.get("column") or ",".join(config.kwargs.get("column_list") or []) or None,
+            success=bool(item.success),
+            unexpected_count=int(details.get("unexpected_count") or (0 if item.success else 1)),
+            sample=[str(v) for v in details.get("partial_unexpected_list", [])][:5],
+        ))
+    context.data_sources.delete(f"{name}_source_{n}")
+    return SuiteOutcome(name, bool(result.success), len(frame), outcomes)
