@@ -62,6 +62,10 @@ INGESTED_FILES_COLUMNS = (
 )
 
 
+def _fault_point(stage: str) -> None:
+    """No-op; tests replace it to crash the process at a given stage of a load."""
+
+
 class WarehouseSink:
     def __init__(self, con: duckdb.DuckDBPyConnection, lake_dir: Path):
         self.con = con
@@ -228,6 +232,7 @@ class WarehouseSink:
                     f"FROM incoming_side s JOIN incoming_files f USING (file_name)")
                 con.unregister("incoming_side")
                 con.unregister("incoming_files")
+            _fault_point("rows_inserted")
             con.register("incoming_records", files.to_arrow())
             con.execute(
                 f"INSERT INTO raw.ingested_files ({', '.join(INGESTED_FILES_COLUMNS)}) "
