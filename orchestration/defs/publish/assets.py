@@ -38,49 +38,43 @@ def passed_in_this_run(context: dg.AssetExecutionContext) -> list[str]:
     return sorted(passed)
 
 
-def _staged_result(path, rows: int) -> dg.MaterializeResult:
-    return dg.MaterializeResult(metadata={
-        "dagster/row_count": rows,
-        "staged_path": dg.MetadataValue.path(str(path)),
-        "sha256": sha256_file(path),
-    })
+def build_staged_extract(key: dg.AssetKey, name: str, sql: str, sources: list[dg.AssetKey],
+                         description: str) -> dg.AssetsDefinition:
+    """The "write" step of one extract: <name>.csv (+ .parquet) into outbox/.staging/<D>/."""
+
+    @dg.asset(
+        key=key,
+        deps=[*sources, *GATED_UPSTREAM],
+        partitions_def=business_days,
+        backfill_policy=ONE_DAY_PER_RUN,
+        group_name="publish",
+        kinds={"csv", "parquet"},
+        pool=WAREHOUSE_POOL,
+        description=description,
+    )
+    def _staged(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        with warehouse.connect(read_only=True) as con:
+            path, rows = stage_extract(con, sql, warehouse.settings().outbox_dir,
+                                       context.partition_key, name)
+        return dg.MaterializeResult(metadata={
+            "dagster/row_count": rows,
+            "staged_path": dg.MetadataValue.path(str(path)),
+            "sha256": sha256_file(path),
+        })
+
+    return _staged
 
 
-@dg.asset(
-    key=STAGED_TIER_LIST,
-    deps=[dg.AssetKey(["marts", "tier_list"]), *GATED_UPSTREAM],
-    partitions_def=business_days,
-    backfill_policy=ONE_DAY_PER_RUN,
-    group_name="publish",
-    kinds={"csv", "parquet"},
-    pool=WAREHOUSE_POOL,
-    description="tier_list.csv (+ .parquet) for the as-of day, written to outbox/.staging/<D>/ for audit.",
-)
-def tier_list_staged(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    with warehouse.connect(read_only=True) as con:
-        path, rows = stage_extract(con, TIER_LIST_SQL, warehouse.settings().outbox_dir,
-                                   context.partition_key, "tier_list")
-    return _staged_result(path, rows)
+tier_list_staged = build_staged_extract(
+    STAGED_TIER_LIST, "tier_list", TIER_LIST_SQL, [dg.AssetKey(["marts", "tier_list"])],
+    "tier_list.csv (+ .parquet) for the as-of day, written to outbox/.staging/<D>/ for audit.")
 
-
-@dg.asset(
-    key=STAGED_LAPSED,
-    deps=[dg.AssetKey(["restricted", "lapsed_customers_extract"]),
-          dg.AssetKey(["restricted", "lapsed_customers_excluded"]), *GATED_UPSTREAM],
-    partitions_def=business_days,
-    backfill_policy=ONE_DAY_PER_RUN,
-    group_name="publish",
-    kinds={"csv", "parquet"},
-    pool=WAREHOUSE_POOL,
-    description="lapsed_customers.csv (+ .parquet): the outreach extract (consented lapsed and "
-                "at-risk members with a valid mobile), staged for audit. Holds PII: owner-only.",
-)
-def lapsed_customers_staged(context: dg.AssetExecutionContext,
-                            warehouse: WarehouseResource) -> dg.MaterializeResult:
-    with warehouse.connect(read_only=True) as con:
-        path, rows = stage_extract(con, LAPSED_SQL, warehouse.settings().outbox_dir,
-                                   context.partition_key, "lapsed_customers")
-    return _staged_result(path, rows)
+lapsed_customers_staged = build_staged_extract(
+    STAGED_LAPSED, "lapsed_customers", LAPSED_SQL,
+    [dg.AssetKey(["restricted", "lapsed_customers_extract"]),
+     dg.AssetKey(["restricted", "lapsed_customers_excluded"])],
+    "lapsed_customers.csv (+ .parquet): the outreach extract (consented lapsed and at-risk "
+    "members with a valid mobile), staged for audit. Holds PII: owner-only.")
 
 
 @dg.asset(
