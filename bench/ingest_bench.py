@@ -181,7 +181,10 @@ def main(argv: list[str] | None = None) -> int:
             target = args.workdir / stale
             shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
         print(f"{name} ...", flush=True)
+        load_before = os.getloadavg()[0]
         results[name] = run_phase(name, landing, args.workdir, args.encoding)
+        # other work on the machine skews both sides: record the load around each phase
+        results[name]["load_average_1m_before_after"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
         r = results[name]
         print(f"{name}: {r['rows']:,} rows in {r['seconds']:.1f}s = {r['rows_per_s']:,} rows/s, "
               f"peak RSS {r['peak_rss_mib']:,} MiB", flush=True)

@@ -19,7 +19,7 @@ import json
 import re
 import shutil
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +83,53 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+class _KeyWindow:
+    """Keys of committed rows of a day-ruled source, per business day, for the days
+    around the batches of one `ingest_source` call: read from DuckDB once per day,
+    then kept up to date from the batches themselves (files are processed in day
+    order, so the window only moves forward)."""
+
+    def __init__(self, sink: WarehouseSink, source: Source, window_days: int):
+        self.sink, self.source, self.window = sink, source, timedelta(days=window_days)
+        self.key = list(source.key)
+        self.by_day: dict[date, pl.DataFrame] = {}
+
+    def _schema(self, frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.select(*[pl.col(k).cast(pl.String if k != "line_no" else pl.Int64) for k in self.key],
+                            pl.col("_source_file").cast(pl.String))
+
+    def lookup(self, keys: pl.DataFrame, lo: date, hi: date, exclude: list[str]) -> pl.DataFrame:
+        first, last = lo - self.window, hi + self.window
+        for day in [d for d in self.by_day if d < first]:
+            del self.by_day[day]
+        wanted = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+        missing = [d for d in wanted if d not in self.by_day]
+        if missing:
+            fetched = self.sink.keys_of_days(self.source, missing[0], missing[-1])
+            parts = fetched.partition_by("business_day", as_dict=True) if fetched.height else {}
+            for day in missing:
+                part = parts.get((day,))
+                self.by_day[day] = self._schema(part) if part is not None else self._schema(
+                    pl.DataFrame(schema={**{k: pl.String for k in self.key}, "_source_file": pl.String}))
+        window = pl.concat([self.by_day[d] for d in wanted])
+        window = window.filter(~pl.col("_source_file").is_in(exclude)).select(self.key)
+        probe = keys.select(self.key).drop_nulls().with_columns(
+            *[pl.col(k).cast(window.schema[k]) for k in self.key])
+        return probe.join(window, on=self.key, how="semi").unique()
+
+    def add(self, valid: pl.DataFrame, labels: list[str]) -> None:
+        """After a commit: the batch's files replace whatever they had in the window."""
+        if valid is None:
+            return
+        days = {d for d in valid.get_column("business_day").unique().to_list() if d is not None}
+        for day in list(self.by_day):
+            if day in days or self.by_day[day].height:
+                self.by_day[day] = self.by_day[day].filter(~pl.col("_source_file").is_in(labels))
+        for (day,), rows in valid.partition_by("business_day", as_dict=True).items():
+            if day is not None and day in self.by_day:
+                self.by_day[day] = pl.concat([self.by_day[day], self._schema(rows)])
+
+
 @dataclass
 class _Pending:
     path: Path
@@ -116,6 +163,8 @@ def ingest_source(
     if not pending:
         return outcomes
     contents = sink.loaded_contents()
+    window = (_KeyWindow(sink, source, config.duplicate_window_days)
+              if source.name in DAY_RULED else None)
     batch: list[_Pending] = []
     size = 0
     done = 0
@@ -123,13 +172,13 @@ def ingest_source(
         batch.append(item)
         size += item.size
         if size >= config.batch_bytes or len(batch) >= config.batch_files:
-            outcomes += _ingest_batch(sink, source, batch, contents, config, encoding, aliases, quarantine_dir)
+            outcomes += _ingest_batch(sink, source, batch, contents, config, encoding, aliases, quarantine_dir, window)
             done += len(batch)
             if progress is not None:
                 progress(f"{source.name}: {done}/{len(pending)} files")
             batch, size = [], 0
     if batch:
-        outcomes += _ingest_batch(sink, source, batch, contents, config, encoding, aliases, quarantine_dir)
+        outcomes += _ingest_batch(sink, source, batch, contents, config, encoding, aliases, quarantine_dir, window)
         if progress is not None:
             progress(f"{source.name}: {len(pending)}/{len(pending)} files")
     return outcomes
@@ -151,6 +200,7 @@ def ingest_file(
 def _ingest_batch(
     sink: WarehouseSink, source: Source, batch: list[_Pending], contents: dict[str, str],
     config: IngestionConfig, encoding: str, aliases: dict[str, str], quarantine_dir: Path,
+    window: _KeyWindow | None = None,
 ) -> list[LoadOutcome]:
     outcomes: dict[str, LoadOutcome] = {}
     records: list[FileRecord] = []
@@ -249,10 +299,12 @@ def _ingest_batch(
             ctx.known_stores = sink.known_stores()
         if source.name in CROSS_FILE_UNIQUE:
             days = [r.version.business_day for _, r, _ in accepted if r.version.business_day]
-            window = (min(days), max(days)) if source.name in DAY_RULED and len(days) == len(accepted) else None
-            ctx.existing_keys = sink.existing_keys(
-                source, typed.select(source.key), labels, days=window,
-                window_days=config.duplicate_window_days)
+            if window is not None and days and len(days) == len(accepted):
+                ctx.existing_keys = window.lookup(typed.select(source.key), min(days), max(days),
+                                                  [r.version.file_label for r in records])
+            else:
+                ctx.existing_keys = sink.existing_keys(source, typed.select(source.key),
+                                                       [r.version.file_label for r in records])
         if source.name == "redemptions" and sink.has_rows("raw.members"):
             ctx.card_states = sink.card_states(
                 typed.select("_file", pl.col("_row_number").cast(pl.UInt32), "card_no", "redeemed_at"))
@@ -284,6 +336,8 @@ def _ingest_batch(
         quarantined = quarantined.drop("_file")
     extra = pl.concat(extras) if extras else None
     sink.write_batch(source, records, valid, quarantined, extra)
+    if window is not None:
+        window.add(valid, [r.version.file_label for r in records])
 
     # after the commit: the readable side files
     for record, path in rejected:

@@ -142,6 +142,13 @@ class WarehouseSink:
         finally:
             self.con.unregister("incoming_keys")
 
+    def keys_of_days(self, source: Source, first: date, last: date) -> pl.DataFrame:
+        """Key columns, business_day and _source_file of the rows of these days."""
+        cols = ", ".join(source.key)
+        return pl.from_arrow(self.con.sql(
+            f"SELECT {cols}, business_day, _source_file FROM {source.table} "
+            f"WHERE business_day BETWEEN $lo AND $hi", params={"lo": first, "hi": last}).to_arrow_table())
+
     def card_states(self, incoming: pl.DataFrame) -> pl.DataFrame:
         """For (_file, _row_number, card_no, redeemed_at): the card's latest member row
         with updated_at <= redeemed_at -> activated, status, found."""
@@ -205,6 +212,14 @@ class WarehouseSink:
                     "extra_columns": pl.String, "mtime_ns": pl.Int64},
         )
         con = self.con
+        batch_days = sorted({r.version.business_day for r in records if r.version.business_day is not None})
+        # days with no rows yet get their lake file straight from `valid` (no read-back)
+        fresh: set[date] = set()
+        if batch_days and valid is not None and valid.height:
+            had = con.execute(
+                f"SELECT DISTINCT business_day FROM {source.table} WHERE business_day BETWEEN ? AND ? "
+                f"AND list_contains(?, business_day)", [batch_days[0], batch_days[-1], batch_days]).fetchall()
+            fresh = set(batch_days) - {d for (d,) in had}
         con.execute("BEGIN TRANSACTION")
         try:
             if replaced:
@@ -242,7 +257,9 @@ class WarehouseSink:
         except BaseException:
             con.execute("ROLLBACK")
             raise
-        self.refresh_lake(source, {r.version.business_day for r in records})
+        if fresh:
+            self._write_fresh_days(source, valid, fresh)
+        self.refresh_lake(source, {r.version.business_day for r in records} - fresh)
 
     def replace_file(
         self, version: FileVersion, valid: pl.DataFrame | None, quarantined: pl.DataFrame | None,
@@ -270,6 +287,20 @@ class WarehouseSink:
         if day is None:
             return folder / f"{source.name}.parquet"
         return folder / f"business_day={day.isoformat()}" / f"{source.name}_{day:%Y%m%d}.parquet"
+
+    def _write_fresh_days(self, source: Source, valid: pl.DataFrame, days: set[date]) -> None:
+        """Lake files of days whose only rows are this batch's, written from polars."""
+        columns = [c for c in source.columns + LINEAGE_COLUMNS if c.name != "business_day"]
+        types = {"VARCHAR": pl.String, "INTEGER": pl.Int32, "BIGINT": pl.Int64, "DATE": pl.Date,
+                 "TIMESTAMP": pl.Datetime("us"), "BOOLEAN": pl.Boolean}
+        rows = valid.filter(pl.col("business_day").is_in(sorted(days)))
+        for (day,), part in rows.partition_by("business_day", as_dict=True, maintain_order=True).items():
+            target = self.lake_path(source, day)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+            part.select(pl.col(c.name).cast(types.get(c.sql_type) or pl.Decimal(*map(int, c.sql_type[8:-1].split(","))))
+                        for c in columns).write_parquet(tmp, compression="snappy")
+            os.replace(tmp, target)
 
     def refresh_lake(self, source: Source, days: set[date | None]) -> None:
         """Rewrite the lake files of these days from the committed warehouse rows.
