@@ -1,12 +1,18 @@
 -- One row per member, category and sales day with member lines (days <= D): spend (net, returns
 -- reduce it) and whether the member bought the category that day (a line with net_amount > 0
 -- in a purchase transaction). Feeds favourite category, champions, second-purchase category and
--- the replenishment rhythm.
+-- the replenishment rhythm. Summed from the incremental per-card aggregate
+-- (int_card_category_daily_sales) with the member attribution of D.
 select
-    member_id,
-    category,
-    sales_day,
-    cast(sum(net_amount) as decimal(18, 2)) as spend,
-    max(case when is_purchase and net_amount > 0 then 1 else 0 end) = 1 as is_purchase_day
-from {{ ref('int_member_sales_lines') }}
-group by member_id, category, sales_day
+    attribution.member_id,
+    daily.category,
+    daily.sales_day,
+    cast(sum(daily.spend) as decimal(18, 2)) as spend,
+    max(case when daily.is_purchase_day then 1 else 0 end) = 1 as is_purchase_day
+from {{ ref('int_card_category_daily_sales') }} as daily
+inner join {{ ref('int_card_day_members') }} as attribution
+    on attribution.card_no = daily.card_no
+    and attribution.sales_day = daily.sales_day
+where daily.business_day <= {{ as_of_date() }}
+    and attribution.member_id is not null
+group by attribution.member_id, daily.category, daily.sales_day

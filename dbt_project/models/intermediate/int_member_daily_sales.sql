@@ -1,12 +1,17 @@
 -- One row per member and sales day with a member transaction: the daily aggregate every
--- trailing window is computed from (never raw lines).
+-- trailing window is computed from (never raw lines). Summed from the incremental per-card
+-- daily aggregate (int_card_daily_sales) with the member attribution of D (int_card_day_members).
 select
-    member_id,
-    sales_day,
-    cast(sum(net_amount) as decimal(18, 2)) as spend,
-    cast(sum(case when is_purchase then 1 else 0 end) as bigint) as purchase_transactions,
-    cast(sum(case when is_return then 1 else 0 end) as bigint) as return_transactions,
-    cast(sum(base_points) as bigint) as base_points
-from {{ ref('int_pos_transactions') }}
-where member_id is not null
-group by member_id, sales_day
+    attribution.member_id,
+    daily.sales_day,
+    cast(sum(daily.spend) as decimal(18, 2)) as spend,
+    cast(sum(daily.purchase_transactions) as bigint) as purchase_transactions,
+    cast(sum(daily.return_transactions) as bigint) as return_transactions,
+    cast(sum(daily.base_points) as bigint) as base_points
+from {{ ref('int_card_daily_sales') }} as daily
+inner join {{ ref('int_card_day_members') }} as attribution
+    on attribution.card_no = daily.card_no
+    and attribution.sales_day = daily.sales_day
+where daily.business_day <= {{ as_of_date() }}
+    and attribution.member_id is not null
+group by attribution.member_id, daily.sales_day

@@ -1,0 +1,129 @@
+"""Incremental models keyed by business day (issue 6).
+
+One warehouse is built day after day (three as-of dates, then back to an earlier one and
+forward again), a POS file of an old day is corrected and a late member file gives an
+unknown card a member; after each step every table must equal a `--full-refresh` build of
+the same as-of date, table by table, and only the corrected day gets a new load watermark.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ingestion.contract import MEMBERS
+from tests.test_dbt_rules import MEMBER_ROWS, _insert, _member, load_default_program, make_warehouse, run_dbt
+
+SCHEMAS = ("intermediate", "marts", "restricted")
+INCREMENTAL = ("intermediate.int_pos_transactions_by_day", "intermediate.int_card_daily_sales",
+               "intermediate.int_card_category_daily_sales", "marts.fct_sales_lines")
+
+
+def _run(data_dir: Path, as_of: str, *extra: str) -> None:
+    result = run_dbt("run", data_dir, load_default_program(), as_of=as_of) if not extra else _run_with(
+        data_dir, as_of, extra)
+    assert result.success, result.exception
+
+
+def _run_with(data_dir: Path, as_of: str, extra: tuple[str, ...]):
+    from dbt.cli.main import dbtRunner
+    import json
+    from tests.test_dbt_rules import DBT_PROJECT
+
+    args = ["run", *extra, "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT),
+            "--target-path", str(data_dir / "target"), "--log-path", str(data_dir / "logs"),
+            "--vars", json.dumps({"as_of_date": as_of, "program": load_default_program()})]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LOYALTY_DATA_DIR", str(data_dir))
+        return dbtRunner().invoke(args)
+
+
+def _tables(path: Path) -> dict[str, list[tuple]]:
+    con = duckdb.connect(str(path))
+    try:
+        names = [f"{s}.{t}" for s, t in con.execute(
+            "select schema_name, table_name from duckdb_tables() where schema_name in ? order by all",
+            [list(SCHEMAS)]).fetchall()]
+        return {name: sorted(con.execute(f"select * from {name}").fetchall(), key=repr) for name in names}
+    finally:
+        con.close()
+
+
+def _execute(path: Path, sql: str, params=None) -> list[tuple]:
+    con = duckdb.connect(str(path))
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def _record_pos_files(path: Path, loaded_at: str) -> None:
+    _execute(path, """
+        insert into raw.ingested_files (file_name, source, business_day, sha256, size_bytes, status,
+                                        rows_read, rows_loaded, rows_quarantined, loaded_at)
+        select _source_file, 'pos_lines', business_day, 'sha-' || _source_file, 1, 'loaded',
+               count(*), count(*), 0, cast(? as timestamp)
+        from raw.pos_lines group by _source_file, business_day""", [loaded_at])
+
+
+def _assert_equals_full_refresh(tmp_path: Path, data_dir: Path, as_of: str) -> dict[str, list[tuple]]:
+    incremental = _tables(data_dir / "warehouse.duckdb")
+    fresh_dir = tmp_path / f"fresh_{as_of}_{len(list(tmp_path.iterdir()))}"
+    fresh_dir.mkdir()
+    _execute(data_dir / "warehouse.duckdb", "checkpoint")  # the copy must not miss rows still in the WAL
+    shutil.copy(data_dir / "warehouse.duckdb", fresh_dir / "warehouse.duckdb")
+    _run(fresh_dir, as_of, "--full-refresh")
+    fresh = _tables(fresh_dir / "warehouse.duckdb")
+    assert incremental.keys() == fresh.keys()
+    for name in fresh:
+        assert incremental[name] == fresh[name], f"{name} differs from a full refresh on {as_of}"
+    return incremental
+
+
+def _watermarks(path: Path) -> dict[str, str]:
+    return {str(day): str(mark) for day, mark in _execute(
+        path, "select distinct business_day, loaded_watermark from marts.fct_sales_lines")}
+
+
+def test_incremental_days_equal_full_refresh_with_corrections_and_late_members(tmp_path):
+    data_dir = tmp_path / "inc"
+    data_dir.mkdir()
+    path = make_warehouse(data_dir)
+    _record_pos_files(path, "2026-02-06 01:00:00")
+
+    # day by day, then back to an earlier day (days after it are dropped), then forward again
+    for as_of in ("2026-01-10", "2026-02-02", "2026-02-05", "2026-01-20"):
+        _run(data_dir, as_of)
+        for name in INCREMENTAL:
+            assert _execute(path, f"select count(*) from {name} where business_day > ?", [as_of]) == [(0,)]
+    _assert_equals_full_refresh(tmp_path, data_dir, "2026-01-20")
+    _run(data_dir, "2026-02-04")
+    before = _watermarks(path)
+
+    # a corrected POS file for 2026-01-05: new content, loaded later
+    _execute(path, "update raw.pos_lines set net_amount = net_amount + 100 where business_day = '2026-01-05'")
+    _execute(path, """
+        update raw.ingested_files set status = 'superseded' where source = 'pos_lines' and business_day = '2026-01-05';
+        insert into raw.ingested_files (file_name, source, business_day, sha256, size_bytes, status,
+                                        rows_read, rows_loaded, rows_quarantined, replaces_sha256, loaded_at)
+        select file_name, source, business_day, 'sha-corrected', 1, 'loaded', rows_read, rows_loaded, 0, sha256,
+               timestamp '2026-02-07 01:00:00'
+        from raw.ingested_files where source = 'pos_lines' and business_day = '2026-01-05'""")
+    # a late member file: the unknown card C999 belonged to a member who joined on 2025-01-01
+    con = duckdb.connect(str(path))
+    try:
+        _insert(con, MEMBERS, [_member("M9", "C999", "2025-01-01", "2025-01-01 10:00:00", "2026-02-04", 1)])
+    finally:
+        con.close()
+    assert not any(row["card_no"] == "C999" for row in MEMBER_ROWS)
+
+    _run(data_dir, "2026-02-04")
+    after = _watermarks(path)
+    changed = {day for day in after if after[day] != before.get(day)}
+    assert changed == {"2026-01-05"}, "only the corrected day gets a new load watermark"
+    tables = _assert_equals_full_refresh(tmp_path, data_dir, "2026-02-04")
+    members = {row[6] for row in tables["marts.fct_sales_lines"] if row[5] == "C999"}
+    assert members == {"M9"}, "the late member file re-attributes the card's lines"
