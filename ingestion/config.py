@@ -94,7 +94,10 @@ def _read_yaml(path: Path) -> Mapping:
 def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = None) -> IngestionConfig:
     """Shipped defaults, overlaid with `path` or $LOYALTY_INGESTION_CONFIG when given."""
     env = os.environ if env is None else env
-    config = parse_config(_read_yaml(DEFAULT_CONFIG_PATH), str(DEFAULT_CONFIG_PATH))
+    # the shipped YAML only restates the dataclass defaults: an install without
+    # package data still works
+    shipped = _read_yaml(DEFAULT_CONFIG_PATH) if DEFAULT_CONFIG_PATH.exists() else {}
+    config = parse_config(shipped, str(DEFAULT_CONFIG_PATH))
     path = path or env.get(CONFIG_ENV)
     if path:
         config = parse_config(_read_yaml(Path(path)), str(path), base=config)

@@ -81,7 +81,8 @@ def test_configured_encoding_aliases_and_extra_columns(tmp_path, monkeypatch):
     header = "Till Ref,行号,门店,交易时间,会员卡号,商品编码,品类,数量,单价,折扣,实收金额,收银员\n"
     write(landing / "pos" / "pos_20250301_S001.csv",
           header + "A1,1,S001,2025-03-01 10:00:00,,SKU1,彩妆,1,5.00,0,5.00,张三\n", encoding="gb18030")
-    # configured GB18030: a UTF-8 file with Chinese text is not silently accepted
+    # a configured encoding is trusted, not guessed: a UTF-8 file in a GB18030 source is
+    # read as GB18030 (and recorded so) or rejected as undecodable, never as UTF-8
     write(landing / "pos" / "pos_20250302_S001.csv",
           header + "A2,1,S001,2025-03-02 10:00:00,,SKU1,彩妆,1,5.00,0,5.00,李四\n", encoding="utf-8")
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
@@ -92,7 +93,7 @@ def test_configured_encoding_aliases_and_extra_columns(tmp_path, monkeypatch):
     first = by_file["pos/pos_20250301_S001.csv"]
     assert (first.action, first.rows_loaded, first.encoding, first.extra_columns) == ("loaded", 1, "gb18030", ["收银员"])
     second = by_file["pos/pos_20250302_S001.csv"]
-    assert second.action == "loaded" or "cannot decode as gb18030" in (second.reason or "")
+    assert second.encoding == "gb18030" if second.action == "loaded" else "cannot decode as gb18030" in second.reason
     assert con.execute("SELECT category FROM raw.pos_lines WHERE txn_id = 'A1'").fetchall() == [("彩妆",)]
     assert con.execute("SELECT file_name, row_number, cells FROM raw.extra_columns").fetchall()[0] == (
         "pos/pos_20250301_S001.csv", 1, '{"收银员":"张三"}')
