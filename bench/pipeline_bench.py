@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import threading
@@ -82,6 +83,47 @@ def warehouse_pos_lines(path: Path) -> int:
 
     with duckdb.connect(str(path), read_only=True) as con:
         return con.execute("SELECT count(*) FROM raw.pos_lines").fetchall()[0][0]
+
+
+_DURATION = re.compile(r"(?:(\d+)m)?(\d+(?:\.\d+)?)(ms|s)$")
+
+
+def _seconds(text: str) -> float:
+    match = _DURATION.search(text.strip().rstrip("."))
+    if not match:
+        return 0.0
+    minutes, value, unit = match.groups()
+    return (int(minutes or 0) * 60) + (float(value) / 1000 if unit == "ms" else float(value))
+
+
+def stage_breakdown(log: Path) -> dict:
+    """Per-stage seconds of a `loyalty run` from its Dagster step events (STEP_SUCCESS /
+    STEP_FAILURE durations): ingestion (raw__* steps), dbt (the dbt build step), checks and
+    publish; plus the 10 slowest dbt nodes (from dbt's "... in Xs" lines)."""
+    stages = {"ingestion": 0.0, "dbt": 0.0, "checks": 0.0, "publish": 0.0, "other": 0.0}
+    nodes = []
+    for line in log.read_text(errors="replace").splitlines():
+        step = re.search(r'Finished execution of step "([^"]+)" in ([0-9ms.]+)', line)
+        if step:
+            name, took = step.group(1), _seconds(step.group(2))
+            if name == "loyalty_dbt_models":
+                stages["dbt"] += took
+            elif name.startswith("publish__"):
+                stages["publish"] += took
+            elif name.startswith("raw__") and name.count("_") > 2 and any(
+                    tag in name for tag in ("reconciliation", "completeness", "volume", "_check")):
+                stages["checks"] += took
+            elif name.startswith("raw__"):
+                stages["ingestion"] += took
+            elif name.startswith("marts__"):
+                stages["checks"] += took
+            else:
+                stages["other"] += took
+        node = re.search(r"(?:model|test|unit_test) ([A-Za-z0-9_.]+) \.*.*? in ([0-9.]+)s\]", line)
+        if node:
+            nodes.append((float(node.group(2)), node.group(1)))
+    slowest = [{"node": name, "seconds": took} for took, name in sorted(set(nodes), reverse=True)[:10]]
+    return {"steps_seconds": {k: round(v, 1) for k, v in stages.items()}, "slowest_dbt_nodes": slowest}
 
 
 def machine() -> dict:
@@ -156,6 +198,8 @@ def main() -> int:
         "incremental_over_full": round(incremental["seconds"] / full["seconds"], 3),
         "peak_rss_gib": max(full["peak_rss_gib"], incremental["peak_rss_gib"]),
         "stages": {"full": full, "incremental": incremental, "baseline": baseline},
+        "breakdown": {"full": stage_breakdown(work / "full.log"),
+                      "incremental": stage_breakdown(work / "incremental.log")},
         "duckdb_memory_limit": env.get("LOYALTY_DUCKDB_MEMORY_LIMIT", "3GB"),
         "machine": machine(),
         "targets": {"full_over_baseline_max": 2.0, "incremental_seconds_max": 60,

@@ -98,11 +98,23 @@ applied as (
 
 ),
 
+returned_transactions as (
+
+    -- only the originals of return lines are needed (a small set; grouping every line by
+    -- transaction and sku ran out of memory at chain scale)
+    select distinct original_txn_id as txn_id
+    from lines
+    where is_return and original_txn_id is not null
+
+),
+
 original_lines as (
 
-    select txn_id, sku, max(line_multiplier) as line_multiplier
+    select applied.txn_id, applied.sku, max(applied.line_multiplier) as line_multiplier
     from applied
-    group by txn_id, sku
+    inner join returned_transactions
+        on returned_transactions.txn_id = applied.txn_id
+    group by applied.txn_id, applied.sku
 
 )
 
