@@ -25,6 +25,8 @@ ENCODINGS = ("auto", "utf-8", "gb18030")
 class SourceConfig:
     encoding: str = "auto"
     aliases: dict[str, str] = field(default_factory=dict)  # header -> canonical column
+    # only files with a `<name>.done` marker are delivered (also for scheduled runs)
+    require_done_marker: bool = False
 
 
 @dataclass(frozen=True)
@@ -70,12 +72,14 @@ def parse_config(raw: Mapping, where: str = "ingestion config", base: IngestionC
         sources[name] = SourceConfig(
             encoding=_normalise_encoding(encoding, f"{where}: {name}"),
             aliases={**sources[name].aliases, **aliases},
+            require_done_marker=bool(entry.get("require_done_marker", sources[name].require_done_marker)),
         )
     if "encoding" in defaults:  # sources not listed take the default too
         listed = set((raw.get("sources") or {}))
         for name in SOURCES_BY_NAME:
             if name not in listed:
-                sources[name] = SourceConfig(_normalise_encoding(defaults["encoding"], where), sources[name].aliases)
+                sources[name] = SourceConfig(_normalise_encoding(defaults["encoding"], where),
+                                             sources[name].aliases, sources[name].require_done_marker)
     return IngestionConfig(
         sources=sources,
         batch_bytes=int(raw.get("batch_bytes", base.batch_bytes)),

@@ -154,6 +154,8 @@ def ingest_source(
     outcomes: list[LoadOutcome] = []
     pending: list[_Pending] = []
     for path, label, day in landing_files(landing_dir, source, up_to):
+        if source_config.require_done_marker and not path.with_name(path.name + ".done").exists():
+            continue  # still being delivered
         stat = path.stat()
         cur = current.get(label)
         if cur is not None and cur.size_bytes == stat.st_size and cur.mtime_ns == stat.st_mtime_ns:

@@ -99,3 +99,20 @@ def test_configured_encoding_aliases_and_extra_columns(tmp_path, monkeypatch):
         "pos/pos_20250301_S001.csv", 1, '{"收银员":"张三"}')
     assert con.execute("SELECT encoding, extra_columns FROM raw.ingested_files "
                        "WHERE file_name = 'pos/pos_20250301_S001.csv'").fetchall() == [("gb18030", '["收银员"]')]
+
+
+def test_a_source_that_requires_done_markers_waits_for_them(tmp_path, monkeypatch):
+    config = tmp_path / "ingestion.yml"
+    config.write_text("sources:\n  pos_lines:\n    require_done_marker: true\n", encoding="utf-8")
+    monkeypatch.setenv("LOYALTY_INGESTION_CONFIG", str(config))
+    landing = tmp_path / "landing"
+    write(landing / "reference" / "stores.csv", STORES)
+    path = write(landing / "pos" / "pos_20250301_S001.csv",
+                 POS_HEADER + "A1,1,S001,2025-03-01 10:00:00,,SKU1,护肤,1,5.00,0,5.00\n")
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    sink = WarehouseSink(con, tmp_path / "lake")
+    ingest_source(sink, landing, SOURCES_BY_NAME["stores"], None, quarantine_dir=tmp_path / "q")
+    assert ingest_source(sink, landing, SOURCES_BY_NAME["pos_lines"], None, quarantine_dir=tmp_path / "q") == []
+    path.with_name(path.name + ".done").write_text("")
+    [outcome] = ingest_source(sink, landing, SOURCES_BY_NAME["pos_lines"], None, quarantine_dir=tmp_path / "q")
+    assert (outcome.action, outcome.rows_loaded) == ("loaded", 1)
