@@ -47,6 +47,7 @@ def test_dbt_build_args_carry_the_as_of_date_and_the_program():
     args = dbt_build_args("2025-04-10", program)
     assert args[:2] == ["build", "--vars"]
     assert json.loads(args[2]) == {"as_of_date": "2025-04-10", "program": program}
+    assert args[3:] == ["--exclude-resource-type", "unit_test"]  # unit tests run in pytest, not daily
 
 
 def test_dbt_project_default_vars_equal_the_shipped_program():
