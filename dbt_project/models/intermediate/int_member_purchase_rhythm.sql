@@ -1,8 +1,20 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ delete_members_to_rebuild() }}"
+) }}
 -- One row per member with at least one purchase day (a day with a purchase transaction,
 -- days <= D): first, second and last purchase day, number of distinct purchase days, and the
 -- median gap in days between consecutive purchase days (even number of gaps: the mean of the
 -- two middle ones; null with fewer than 2 purchase days).
-with purchase_days as (
+with members as (
+
+    {{ members_to_rebuild() }}
+
+),
+
+purchase_days as (
 
     select
         member_id,
@@ -10,7 +22,8 @@ with purchase_days as (
         row_number() over (partition by member_id order by sales_day) as day_number,
         lag(sales_day) over (partition by member_id order by sales_day) as previous_day
     from {{ ref('int_member_daily_sales') }}
-    where purchase_transactions > 0
+    where member_id in (select member_id from members)
+        and purchase_transactions > 0
 
 ),
 
@@ -47,7 +60,10 @@ select
     summary.second_purchase_date,
     summary.last_purchase_date,
     cast(summary.purchase_days as bigint) as purchase_days,
-    medians.median_value as median_gap_days
+    medians.median_value as median_gap_days,
+    fingerprints.input_fingerprint
 from summary
+inner join {{ ref('int_member_fingerprints') }} as fingerprints
+    on fingerprints.member_id = summary.member_id
 left join medians
     on medians.member_id = summary.member_id

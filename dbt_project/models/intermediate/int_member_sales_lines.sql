@@ -8,12 +8,35 @@
 -- valid at the transaction (SCD2), so a later change never rewrites earned points.
 -- points_multiplier is what the points use: line_multiplier on purchases, and on return
 -- transactions the multiplier of the matching line (same sku) of the original transaction
--- (original_txn_id), or 1 when it cannot be found.
-with transactions as (
+-- (original_txn_id), or 1 when it cannot be found; original_member_id is the member of
+-- that original transaction (null when not found).
+-- Member-keyed incremental: a run rebuilds the members whose input_fingerprint changed, plus
+-- the members with a return whose original is not their own (its multiplier belongs to
+-- another member's inputs): rare, rebuilt every run so it is never stale.
+{%- set foreign_returns -%}
+    select member_id from {{ this }}
+    where is_return and (original_member_id is null or original_member_id <> member_id)
+{%- endset %}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ delete_members_to_rebuild('member_id in (' ~ foreign_returns ~ ')') }}"
+) }}
 
-    select txn_id, member_id, sales_day, is_purchase, is_return
-    from {{ ref('int_pos_transactions') }}
-    where member_id is not null
+with members as (
+
+    {{ members_to_rebuild() }}
+
+),
+
+transactions as (
+
+    select transactions.txn_id, transactions.member_id, transactions.sales_day,
+        transactions.is_purchase, transactions.is_return
+    from {{ ref('int_pos_transactions') }} as transactions
+    inner join members
+        on members.member_id = transactions.member_id
 
 ),
 
@@ -108,13 +131,28 @@ returned_transactions as (
 
 ),
 
+known_lines as (
+
+    -- the lines built now, and (incremental) the lines of every member kept from earlier runs
+    select txn_id, sku, member_id, line_multiplier from applied
+    {%- if is_incremental() %}
+    union all
+    select txn_id, sku, member_id, line_multiplier from {{ this }}
+    {%- endif %}
+
+),
+
 original_lines as (
 
-    select applied.txn_id, applied.sku, max(applied.line_multiplier) as line_multiplier
-    from applied
+    select
+        known_lines.txn_id,
+        known_lines.sku,
+        max(known_lines.line_multiplier) as line_multiplier,
+        max(known_lines.member_id) as member_id
+    from known_lines
     inner join returned_transactions
-        on returned_transactions.txn_id = applied.txn_id
-    group by applied.txn_id, applied.sku
+        on returned_transactions.txn_id = known_lines.txn_id
+    group by known_lines.txn_id, known_lines.sku
 
 )
 
@@ -139,8 +177,12 @@ select
     case
         when applied.is_return then coalesce(original_lines.line_multiplier, {{ sql_decimal(1, 2, 9) }})
         else applied.line_multiplier
-    end as points_multiplier
+    end as points_multiplier,
+    case when applied.is_return then original_lines.member_id end as original_member_id,
+    fingerprints.input_fingerprint
 from applied
+inner join {{ ref('int_member_fingerprints') }} as fingerprints
+    on fingerprints.member_id = applied.member_id
 left join original_lines
     on original_lines.txn_id = applied.original_txn_id
     and original_lines.sku = applied.sku

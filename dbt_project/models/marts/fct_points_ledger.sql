@@ -6,9 +6,23 @@
 --   redeem   -points of each accepted redemption (activated, non-cancelled card), on its day;
 --   adjust   signed points of each manual adjustment of a known member, on its day.
 -- multiplier: the highest points multiplier of the transaction's lines (earn/return), else null.
+-- Member-keyed incremental: a run rebuilds the members whose input_fingerprint changed
+-- (their fingerprint also changes when a return becomes due for posting or an entry's day is reached).
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ delete_members_to_rebuild() }}"
+) }}
 {%- set delay = program_number('points.return_posting_delay_days', min=0) %}
 
-with transaction_points as (
+with members as (
+
+    {{ members_to_rebuild() }}
+
+),
+
+transaction_points as (
 
     select
         txn_id,
@@ -19,7 +33,8 @@ with transaction_points as (
         sum(net_amount * points_multiplier) as weighted_amount,
         max(points_multiplier) as multiplier
     from {{ ref('int_member_sales_lines') }}
-    where is_purchase or is_return
+    where (is_purchase or is_return)
+        and member_id in (select member_id from members)
     group by txn_id, member_id, sales_day, is_purchase, is_return
 
 ),
@@ -35,6 +50,7 @@ entries as (
         cast(null as decimal(9, 2)) as multiplier
     from {{ ref('int_members_as_of') }}
     where join_date <= {{ as_of_date() }}
+        and member_id in (select member_id from members)
 
     union all
 
@@ -72,6 +88,7 @@ entries as (
         cast(null as decimal(9, 2))
     from {{ ref('int_redemptions_checked') }}
     where is_accepted
+        and member_id in (select member_id from members)
 
     union all
 
@@ -86,14 +103,18 @@ entries as (
     inner join {{ ref('int_members_as_of') }} as members
         on members.member_id = adjustments.member_id
     where adjustments.adjusted_day <= {{ as_of_date() }}
+        and adjustments.member_id in (select member_id from members)
 
 )
 
 select
-    member_id,
-    cast(entry_date as date) as entry_date,
-    entry_type,
-    cast(points as integer) as points,
-    source_id,
-    cast(multiplier as decimal(9, 2)) as multiplier
+    entries.member_id,
+    cast(entries.entry_date as date) as entry_date,
+    entries.entry_type,
+    cast(entries.points as integer) as points,
+    entries.source_id,
+    cast(entries.multiplier as decimal(9, 2)) as multiplier,
+    fingerprints.input_fingerprint
 from entries
+inner join {{ ref('int_member_fingerprints') }} as fingerprints
+    on fingerprints.member_id = entries.member_id

@@ -1,0 +1,73 @@
+{#
+  Member-keyed incremental models (issue 6). A model whose rows are a function of one
+  member's inputs (their member versions, their card's daily rows and card candidates,
+  their redemptions and adjustments, the program) stores, on every row, the member's
+  input_fingerprint from int_member_fingerprints. A daily run rebuilds only the members
+  whose fingerprint changed (or who vanished): about the members who bought on the new
+  day, instead of the whole history. A first run or --full-refresh builds every member,
+  with the same fingerprints, so both give the same table.
+
+  The pattern in a model:
+    config(materialized='incremental', incremental_strategy='append',
+           pre_hook="{{ delete_members_to_rebuild() }}")
+    ... where member_id in ({{ members_to_rebuild() }}) ...
+  The pre-hook deletes the rows of the members to rebuild; the model appends their new rows.
+  Deleting first keeps members_to_rebuild() stable: a deleted member has no row left, so
+  it still counts as to rebuild when the model's select reads {{ this }}.
+#}
+
+{# A 64-bit hash of some SQL expressions (dispatched: DuckDB hash(), Spark xxhash64()). #}
+{% macro fingerprint_hash(expressions) -%}
+    {{ return(adapter.dispatch('fingerprint_hash', 'loyalty_warehouse')(expressions)) }}
+{%- endmacro %}
+
+{% macro default__fingerprint_hash(expressions) -%}
+    hash({{ expressions | join(', ') }})
+{%- endmacro %}
+
+{% macro spark__fingerprint_hash(expressions) -%}
+    xxhash64({{ expressions | join(', ') }})
+{%- endmacro %}
+
+
+{# An order-independent fingerprint of a set of rows: the exact sum of their hashes. #}
+{% macro fingerprint_sum(expressions) -%}
+    cast(sum(cast({{ fingerprint_hash(expressions) }} as decimal(38, 0))) as decimal(38, 0))
+{%- endmacro %}
+
+
+{# The member ids whose rows this run (re)builds, as a select of member_id. #}
+{% macro members_to_rebuild(this_relation=none) -%}
+    {%- set built = this_relation if this_relation is not none else this -%}
+    select fingerprints.member_id
+    from {{ ref('int_member_fingerprints') }} as fingerprints
+    {%- if is_incremental() %}
+    where not exists (
+        select 1
+        from {{ built }} as built
+        where built.member_id = fingerprints.member_id
+            and built.input_fingerprint = fingerprints.input_fingerprint
+    )
+    {%- endif %}
+{%- endmacro %}
+
+
+{#
+  Pre-hook: delete the rows of the members to rebuild, and of members that no longer
+  exist (a corrected member file). `extra` is an optional SQL condition on the rows of
+  {{ this }} to delete as well (e.g. evaluations on or after D).
+#}
+{% macro delete_members_to_rebuild(extra=none) -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where not exists (
+            select 1
+            from {{ ref('int_member_fingerprints') }} as fingerprints
+            where fingerprints.member_id = {{ this }}.member_id
+                and fingerprints.input_fingerprint = {{ this }}.input_fingerprint
+        )
+        {%- if extra is not none %} or ({{ extra }}){% endif %}
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{%- endmacro %}
