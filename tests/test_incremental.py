@@ -127,3 +127,69 @@ def test_incremental_days_equal_full_refresh_with_corrections_and_late_members(t
     tables = _assert_equals_full_refresh(tmp_path, data_dir, "2026-02-04")
     members = {row[6] for row in tables["marts.fct_sales_lines"] if row[5] == "C999"}
     assert members == {"M9"}, "the late member file re-attributes the card's lines"
+
+
+def _stored_fingerprints(path: Path, table: str) -> dict[str, str]:
+    return {member: str(mark) for member, mark in _execute(
+        path, f"select distinct member_id, input_fingerprint from {table}")}
+
+
+def test_a_changed_member_day_rebuilds_only_that_members_rows(tmp_path):
+    """Member-keyed models keep every other member's rows: a corrected POS file of 2026-01-10
+    (one more line for M1) moves the fingerprints of the members whose cards have lines that
+    day only (M1, and M4 whose card C4 was used that day before M4 joined), and the result
+    still equals a full refresh."""
+    data_dir = tmp_path / "inc"
+    data_dir.mkdir()
+    path = make_warehouse(data_dir)
+    _record_pos_files(path, "2026-02-06 01:00:00")
+    _run(data_dir, "2026-02-04")
+    member_keyed = ("intermediate.int_member_daily_sales", "intermediate.int_member_sales_lines",
+                    "intermediate.int_member_month_end_tiers", "marts.fct_points_ledger")
+    before = {table: _stored_fingerprints(path, table) for table in member_keyed}
+
+    # M1's card C1: one more line on 2026-01-10, delivered as a corrected file of that day
+    _execute(path, """
+        insert into raw.pos_lines (txn_id, line_no, store_id, txn_ts, card_no, sku, category, qty,
+                                   unit_price, discount, net_amount, original_txn_id, business_day,
+                                   _source_file, _row_number)
+        values ('T03', 2, 'S1', timestamp '2026-01-10 11:00:00', 'C1', 'P2', 'makeup', 1, 80, 0, 80,
+                null, date '2026-01-10', 'pos/pos_20260110_S1.csv', 2);
+        update raw.ingested_files set loaded_at = timestamp '2026-02-07 01:00:00'
+        where source = 'pos_lines' and business_day = date '2026-01-10'""")
+    _run(data_dir, "2026-02-04")
+
+    for table in member_keyed:
+        after = _stored_fingerprints(path, table)
+        moved = {member for member in after if after[member] != before[table].get(member)}
+        assert moved <= {"M1", "M4"} and "M1" in moved, f"{table}: rebuilt {moved}"
+    tables = _assert_equals_full_refresh(tmp_path, data_dir, "2026-02-04")
+    assert any(row[0] == "T03" and row[1] == 2 for row in tables["intermediate.int_member_sales_lines"])
+
+
+def test_uniqueness_of_recent_keys_is_checked_against_the_whole_history(tmp_path):
+    """The chain-scale uniqueness test reads only the recent days' keys, but a new day that
+    repeats an OLD transaction line is still caught."""
+    data_dir = tmp_path / "dup"
+    data_dir.mkdir()
+    path = make_warehouse(data_dir)
+    _run(data_dir, "2026-02-04")
+    _execute(path, """
+        insert into raw.pos_lines (txn_id, line_no, store_id, txn_ts, card_no, sku, category, qty,
+                                   unit_price, discount, net_amount, original_txn_id, business_day,
+                                   _source_file, _row_number)
+        values ('T02', 1, 'S1', timestamp '2026-02-03 11:00:00', 'C1', 'P1', 'skincare', 1, 10, 0, 10,
+                null, date '2026-02-03', 'pos/pos_20260203_S1.csv', 1)""")
+    from dbt.cli.main import dbtRunner
+    import json
+    from tests.test_dbt_rules import DBT_PROJECT
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LOYALTY_DATA_DIR", str(data_dir))
+        result = dbtRunner().invoke([
+            "test", "--select", "stg_pos__lines", "--project-dir", str(DBT_PROJECT),
+            "--profiles-dir", str(DBT_PROJECT), "--target-path", str(data_dir / "target"),
+            "--log-path", str(data_dir / "logs"),
+            "--vars", json.dumps({"as_of_date": "2026-02-04", "program": load_default_program()})])
+    failed = {r.node.name: r.failures for r in result.result.results if r.status == "fail"}
+    assert failed == {"unique_combination_of_columns_stg_pos__lines_txn_id__line_no__business_day": 1}

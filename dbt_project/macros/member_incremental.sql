@@ -36,16 +36,19 @@
 {%- endmacro %}
 
 
-{# The member ids whose rows this run (re)builds, as a select of member_id. #}
-{% macro members_to_rebuild(this_relation=none) -%}
-    {%- set built = this_relation if this_relation is not none else this -%}
-    select fingerprints.member_id
-    from {{ ref('int_member_fingerprints') }} as fingerprints
+{#
+  The keys (member_id, or card_no for card-keyed models) whose rows this run (re)builds, as a
+  select of the key: every key of the fingerprint model whose fingerprint is not stored on a
+  row of {{ this }} (all keys on a first run or a full refresh).
+#}
+{% macro keys_to_rebuild(key, fingerprints) -%}
+    select fingerprints.{{ key }}
+    from {{ fingerprints }} as fingerprints
     {%- if is_incremental() %}
     where not exists (
         select 1
-        from {{ built }} as built
-        where built.member_id = fingerprints.member_id
+        from {{ this }} as built
+        where built.{{ key }} = fingerprints.{{ key }}
             and built.input_fingerprint = fingerprints.input_fingerprint
     )
     {%- endif %}
@@ -53,21 +56,33 @@
 
 
 {#
-  Pre-hook: delete the rows of the members to rebuild, and of members that no longer
-  exist (a corrected member file). `extra` is an optional SQL condition on the rows of
+  Pre-hook: delete the rows whose key has another fingerprint now, or none (a corrected member
+  file, a rebuild of an earlier D). `extra` is an optional SQL condition on the rows of
   {{ this }} to delete as well (e.g. evaluations on or after D).
 #}
-{% macro delete_members_to_rebuild(extra=none) -%}
+{% macro delete_keys_to_rebuild(key, fingerprints, extra=none) -%}
     {%- if is_incremental() -%}
         delete from {{ this }}
         where not exists (
             select 1
-            from {{ ref('int_member_fingerprints') }} as fingerprints
-            where fingerprints.member_id = {{ this }}.member_id
+            from {{ fingerprints }} as fingerprints
+            where fingerprints.{{ key }} = {{ this }}.{{ key }}
                 and fingerprints.input_fingerprint = {{ this }}.input_fingerprint
         )
         {%- if extra is not none %} or ({{ extra }}){% endif %}
     {%- else -%}
         select 1
     {%- endif -%}
+{%- endmacro %}
+
+
+{# Member-keyed models: the members to rebuild (a select of member_id). #}
+{% macro members_to_rebuild() -%}
+    {{ keys_to_rebuild('member_id', ref('int_member_fingerprints')) }}
+{%- endmacro %}
+
+
+{# Member-keyed models' pre-hook. #}
+{% macro delete_members_to_rebuild(extra=none) -%}
+    {{ delete_keys_to_rebuild('member_id', ref('int_member_fingerprints'), extra) }}
 {%- endmacro %}

@@ -24,11 +24,14 @@ select
     max(case when daily.is_purchase_day then 1 else 0 end) = 1 as is_purchase_day,
     fingerprints.input_fingerprint
 from {{ ref('int_card_category_daily_sales') }} as daily
-inner join {{ ref('int_card_day_members') }} as attribution
+inner join (
+    -- the card-days of the members being rebuilt (a small set, probed by the daily rows)
+    select card_no, sales_day, member_id
+    from {{ ref('int_card_day_members') }}
+    where member_id in (select member_id from members)
+) as attribution
     on attribution.card_no = daily.card_no
     and attribution.sales_day = daily.sales_day
-inner join members
-    on members.member_id = attribution.member_id
 inner join {{ ref('int_member_fingerprints') }} as fingerprints
     on fingerprints.member_id = attribution.member_id
 where daily.business_day <= {{ as_of_date() }}

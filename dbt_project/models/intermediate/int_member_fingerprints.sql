@@ -2,36 +2,12 @@
 -- models derive the member's rows from (macros/member_incremental.sql). It changes when:
 --   the program configuration changes;
 --   any version of the member changes (history, card, join date, status, attributes...);
---   a daily row of the member's current card is added, corrected (new load watermark) or
---     dropped (a rebuild of an earlier D), or a return of the card becomes due for posting;
---   the candidates for the card change (another member gets or loses the card: attribution);
+--   the member's current card's fingerprint changes (int_card_fingerprints: a daily row is
+--     added, corrected or dropped, a return becomes due for posting, or another member gets or
+--     loses the card);
 --   a redemption of the member or an adjustment changes or becomes dated on or before D.
--- Cheap to rebuild every run: one pass over the per-card daily aggregate, grouped by card.
-{%- set delay = program_number('points.return_posting_delay_days', min=0) %}
-
-with card_days as (
-
-    select
-        card_no,
-        {{ fingerprint_sum([
-            'business_day', 'sales_day', 'loaded_watermark',
-            'return_transactions > 0 and ' ~ add_days('sales_day', delay) ~ ' <= ' ~ as_of_date()
-        ]) }} as days_fingerprint
-    from {{ ref('int_card_daily_sales') }}
-    where business_day <= {{ as_of_date() }}
-    group by card_no
-
-),
-
-card_candidates as (
-
-    select card_no, {{ fingerprint_sum(['member_id', 'join_date']) }} as candidates_fingerprint
-    from {{ ref('int_members_as_of') }}
-    group by card_no
-
-),
-
-versions as (
+-- Cheap to rebuild every run (1M members).
+with versions as (
 
     select
         member_id,
@@ -75,8 +51,7 @@ select
     cast(
         cast({{ fingerprint_hash([sql_string(tojson(var('program'), sort_keys=true))]) }} as decimal(38, 0))
         + versions.versions_fingerprint
-        + coalesce(card_days.days_fingerprint, 0)
-        + coalesce(card_candidates.candidates_fingerprint, 0)
+        + coalesce(cards.input_fingerprint, 0)
         + coalesce(redemptions.redemptions_fingerprint, 0)
         + coalesce(adjustments.adjustments_fingerprint, 0)
         as decimal(38, 0)
@@ -84,10 +59,8 @@ select
 from {{ ref('int_members_as_of') }} as members
 inner join versions
     on versions.member_id = members.member_id
-left join card_days
-    on card_days.card_no = members.card_no
-left join card_candidates
-    on card_candidates.card_no = members.card_no
+left join {{ ref('int_card_fingerprints') }} as cards
+    on cards.card_no = members.card_no
 left join redemptions
     on redemptions.member_id = members.member_id
 left join adjustments

@@ -33,7 +33,25 @@ evaluations as (
         and month_ends.month_end < {{ as_of_date() }}
     {%- if is_incremental() %}
     where members.member_id in (select member_id from members_to_rebuild)
-        or month_ends.month_end > (
+    {%- endif %}
+
+    {%- if is_incremental() %}
+
+    union all
+
+    -- the month-ends evaluated for nobody yet, for every member kept as is
+    select
+        members.member_id,
+        month_ends.month_end,
+        fingerprints.input_fingerprint
+    from {{ ref('int_members_as_of') }} as members
+    inner join {{ ref('int_member_fingerprints') }} as fingerprints
+        on fingerprints.member_id = members.member_id
+    inner join {{ ref('int_month_ends') }} as month_ends
+        on month_ends.month_end >= members.join_date
+        and month_ends.month_end < {{ as_of_date() }}
+    where members.member_id not in (select member_id from members_to_rebuild)
+        and month_ends.month_end > (
             select coalesce(max(month_end), cast('1900-01-01' as date)) from {{ this }}
         )
     {%- endif %}

@@ -24,9 +24,12 @@
     pre_hook="{{ delete_members_to_rebuild('member_id in (' ~ foreign_returns ~ ')') }}"
 ) }}
 
+-- Every big input is narrowed to the members (and their cards) being rebuilt first.
 with members as (
 
-    {{ members_to_rebuild() }}
+    select member_id, card_no
+    from {{ ref('int_member_fingerprints') }}
+    where member_id in ({{ members_to_rebuild() }})
 
 ),
 
@@ -35,8 +38,8 @@ transactions as (
     select transactions.txn_id, transactions.member_id, transactions.sales_day,
         transactions.is_purchase, transactions.is_return
     from {{ ref('int_pos_transactions') }} as transactions
-    inner join members
-        on members.member_id = transactions.member_id
+    where transactions.card_no in (select card_no from members)
+        and transactions.member_id in (select member_id from members)
 
 ),
 
@@ -59,6 +62,7 @@ lines as (
     from {{ ref('stg_pos__lines') }} as lines
     inner join transactions
         on transactions.txn_id = lines.txn_id
+    where lines.card_no in (select card_no from members)
 
 ),
 
@@ -70,7 +74,10 @@ with_member as (
         versions.birth_date,
         versions.bonus_category
     from lines
-    left join {{ ref('int_member_versions') }} as versions
+    left join (
+        select * from {{ ref('int_member_versions') }}
+        where member_id in (select member_id from members)
+    ) as versions
         on versions.member_id = lines.member_id
         and (versions.effective_from is null or versions.effective_from <= lines.txn_ts)
         and (versions.valid_to is null or lines.txn_ts < versions.valid_to)
@@ -106,7 +113,11 @@ multipliers as (
         end as bonus_multiplier,
         {{ member_day_multiplier('with_member.sales_day') }} as member_day_multiplier
     from with_member
-    left join {{ ref('int_member_month_end_tiers') }} as month_end_tiers
+    left join (
+        select member_id, month_end, points_multiplier
+        from {{ ref('int_member_month_end_tiers') }}
+        where member_id in (select member_id from members)
+    ) as month_end_tiers
         on month_end_tiers.member_id = with_member.member_id
         and month_end_tiers.month_end = {{ month_end_before('with_member.sales_day') }}
 
@@ -138,6 +149,7 @@ known_lines as (
     {%- if is_incremental() %}
     union all
     select txn_id, sku, member_id, line_multiplier from {{ this }}
+    where txn_id in (select txn_id from returned_transactions)
     {%- endif %}
 
 ),
