@@ -8,6 +8,9 @@ lines), then measures, each in its own process tree with wall time and peak RSS
   (b) incremental  `loyalty run --as-of <day 366>` right after (one more day)
   (c) baseline     bench/baseline.sql: DuckDB read_csv + tier list, pyramid, lapsed
 
+Each stage also records which process held the memory: peak RSS per process (by short
+command: 'dagster/loyalty run', 'dbt', ...), the second of the tree's peak and its make-up.
+
     .venv/bin/python bench/pipeline_bench.py                       # default scale
     .venv/bin/python bench/pipeline_bench.py --members 20000 --days 120 --workdir /tmp/lw-small
 
@@ -32,8 +35,8 @@ REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 
-def _tree_rss_bytes(root: int) -> int:
-    """Resident memory of a process and all its descendants, from /proc."""
+def _tree_rss(root: int) -> dict[int, int]:
+    """Resident memory of a process and each of its descendants (pid -> bytes), from /proc."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     for entry in os.listdir("/proc"):
@@ -47,32 +50,71 @@ def _tree_rss_bytes(root: int) -> int:
             continue
         children.setdefault(ppid, []).append(int(entry))
         rss[int(entry)] = pages * os.sysconf("SC_PAGE_SIZE")
-    total, stack = 0, [root]
+    tree, stack = {}, [root]
     while stack:
         pid = stack.pop()
-        total += rss.get(pid, 0)
+        tree[pid] = rss.get(pid, 0)
         stack.extend(children.get(pid, []))
-    return total
+    return tree
+
+
+def _describe(pid: int) -> str:
+    """A short name for a process: 'dagster/loyalty run', 'dbt', 'python -c', ...
+    Read on every sample: a child forked by Dagster shows Dagster's command line until it execs."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            argv = [a.decode(errors="replace") for a in handle.read().split(b"\0") if a]
+    except OSError:
+        return "?"
+    if len(argv) > 1 and os.path.basename(argv[0]).startswith("python"):
+        argv = argv[1:]  # the script (venv entry points run under the interpreter)
+        while len(argv) > 1 and argv[0].startswith("-") and argv[0] not in ("-c", "-m"):
+            argv = argv[1:]  # interpreter flags such as -B
+    if not argv:
+        return "?"
+    name = os.path.basename(argv[0])
+    if name == "loyalty" and len(argv) > 1:
+        return "dagster/loyalty run" if argv[1] == "run" else f"loyalty {argv[1]}"
+    if name.startswith("-"):
+        return " ".join(["python", *argv[:2 if name == "-m" else 1]])
+    return name
+
+
+def _gib(sizes: dict[str, int]) -> dict[str, float]:
+    return {name: round(size / 2**30, 2) for name, size in sorted(sizes.items())}
 
 
 def measure(label: str, command: list[str], env: dict, log: Path) -> dict:
-    """Run a command; return wall seconds and peak tree RSS; stream a heartbeat."""
+    """Run a command; return wall seconds and peak tree RSS; stream a heartbeat.
+    Also attributes the peak: each process's own peak (summed over processes with the same
+    short description), the second at which the tree peaked and what it was made of then."""
     print(f"[{label}] {' '.join(command[:4])} ...", flush=True)
     started_at = time.time()
     started = time.perf_counter()
     with log.open("w") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
-        peak = 0
+        peak, peak_at, at_peak, by_process = 0, 0.0, {}, {}
         last_beat = started
         while process.poll() is None:
-            peak = max(peak, _tree_rss_bytes(process.pid))
+            sample: dict[str, int] = {}
+            for pid, rss in _tree_rss(process.pid).items():
+                if not rss:
+                    continue  # exited, not yet reaped
+                name = _describe(pid)
+                sample[name] = sample.get(name, 0) + rss
+            for name, rss in sample.items():
+                by_process[name] = max(by_process.get(name, 0), rss)
+            if sum(sample.values()) > peak:
+                peak, peak_at, at_peak = sum(sample.values()), time.perf_counter() - started, sample
             if time.perf_counter() - last_beat > 30:
                 last_beat = time.perf_counter()
                 print(f"[{label}] {last_beat - started:6.0f}s  rss {peak / 2**30:.2f} GiB", flush=True)
             time.sleep(0.25)
     seconds = time.perf_counter() - started
     result = {"seconds": round(seconds, 1), "peak_rss_gib": round(peak / 2**30, 2), "started_at": started_at,
-              "exit_code": process.returncode, "log": str(log)}
+              "exit_code": process.returncode, "log": str(log),
+              "peak_rss_by_process_gib": _gib(by_process), "peak_at_second": round(peak_at, 1),
+              "peak_breakdown_gib": _gib(at_peak)}
     print(f"[{label}] {result}", flush=True)
     if process.returncode != 0:
         print(log.read_text()[-4000:], file=sys.stderr)

@@ -127,11 +127,16 @@ def outbox(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> d
 )
 def serving_copy(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     settings = warehouse.settings()
-    counts = refresh_serving_copy(settings.warehouse_path, settings.serving_dir)
+    refresh = refresh_serving_copy(settings.warehouse_path, settings.serving_dir)
     return dg.MaterializeResult(metadata={
         "path": dg.MetadataValue.path(str(settings.serving_dir / "marts.duckdb")),
-        "tables": len(counts),
-        "rows_per_table": dg.MetadataValue.json(counts),
+        "tables": len(refresh.counts),
+        "rows_per_table": dg.MetadataValue.json(refresh.counts),
+        # Incremental refresh: only the differing business days and the tables without one.
+        "business_days_recopied": sum(len(days) for days in refresh.days_recopied.values()),
+        "tables_fully_copied": len(refresh.tables_copied),
+        "recopied_days": dg.MetadataValue.json(
+            {table: [str(day) for day in days] for table, days in refresh.days_recopied.items()}),
     })
 
 

@@ -1,0 +1,137 @@
+"""The serving copy is refreshed incrementally and still equals a full copy of the marts."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from orchestration.defs.publish.assets import serving_copy
+from orchestration.defs.publish.serving import refresh_serving_copy
+from orchestration.defs.resources import WarehouseResource
+
+D1, D2, D3, D4 = (date(2025, 1, day) for day in (1, 2, 3, 4))
+
+
+def _sql(path: Path, *statements: str) -> None:
+    with duckdb.connect(str(path)) as con:
+        for statement in statements:
+            con.execute(statement)
+
+
+def _tables(con: duckdb.DuckDBPyConnection, database: str, schema: str) -> dict:
+    """table -> (column names and types, sorted rows) of a schema's base tables."""
+    names = [r[0] for r in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = ?",
+        [database, schema]).fetchall()]
+    return {name: ([column[:2] for column in con.execute(f'DESCRIBE {database}.{schema}."{name}"').fetchall()],
+                   con.execute(f'SELECT * FROM {database}.{schema}."{name}" ORDER BY ALL').fetchall())
+            for name in names}
+
+
+def _assert_copy_equals_marts(warehouse: Path, serving: Path) -> None:
+    with duckdb.connect() as con:
+        con.execute(f"ATTACH '{warehouse}' AS w (READ_ONLY)")
+        con.execute(f"ATTACH '{serving}' AS s (READ_ONLY)")
+        assert _tables(con, "s", "main") == _tables(con, "w", "marts")
+        assert {r[0] for r in con.execute(
+            "SELECT DISTINCT schema_name FROM duckdb_tables() WHERE database_name = 's'").fetchall()} == {"main"}
+
+
+@pytest.fixture
+def warehouse(tmp_path) -> Path:
+    """A fact with business_day (three days), a dimension, a table to be dropped, and PII outside marts."""
+    path = tmp_path / "warehouse.duckdb"
+    _sql(path,
+         "CREATE SCHEMA marts", "CREATE SCHEMA restricted",
+         "CREATE TABLE restricted.member_pii AS SELECT 'M1' AS member_id, 'Li Lei' AS name",
+         """CREATE TABLE marts.fct_sales_lines AS
+            SELECT 'T' || d || '-' || i AS txn_id, i::INTEGER AS line_no, 'M' || (i % 3) AS member_id,
+                   (i * 1.25)::DECIMAL(14, 2) AS net_amount, DATE '2025-01-01' + d::INTEGER AS business_day,
+                   TIMESTAMP '2025-01-05 06:00:00' AS loaded_watermark
+            FROM range(3) AS r(d), range(4) AS s(i)""",
+         "CREATE TABLE marts.dim_members AS SELECT 'M' || i AS member_id, 'silver' AS tier FROM range(3) AS r(i)",
+         "CREATE TABLE marts.retired_mart AS SELECT 1 AS x",
+         "CREATE VIEW marts.member_view AS SELECT * FROM marts.dim_members")
+    return path
+
+
+def test_incremental_refresh_recopies_only_the_changed_days(tmp_path, warehouse):
+    serving_dir = tmp_path / "serving"
+    serving = serving_dir / "marts.duckdb"
+
+    first = refresh_serving_copy(warehouse, serving_dir)
+    _assert_copy_equals_marts(warehouse, serving)
+    assert first.counts == {"dim_members": 3, "fct_sales_lines": 12, "retired_mart": 1}
+    assert first.tables_copied == ["dim_members", "fct_sales_lines", "retired_mart"]  # no copy yet
+    assert first.days_recopied == {}
+
+    unchanged = refresh_serving_copy(warehouse, serving_dir)
+    _assert_copy_equals_marts(warehouse, serving)
+    assert unchanged.days_recopied == {"fct_sales_lines": []}
+    assert unchanged.tables_copied == ["dim_members", "retired_mart"]  # no business_day: whole
+
+    _sql(warehouse,
+         # a member re-attributed on an old day: same row count, same watermark
+         "UPDATE marts.fct_sales_lines SET member_id = 'M9' WHERE business_day = DATE '2025-01-01' AND line_no = 2",
+         "DELETE FROM marts.fct_sales_lines WHERE business_day = DATE '2025-01-02'",
+         """INSERT INTO marts.fct_sales_lines
+            SELECT 'T4-' || i, i, 'M1', 2.50, DATE '2025-01-04', TIMESTAMP '2025-01-05 06:00:00' FROM range(2) AS r(i)""",
+         "INSERT INTO marts.fct_sales_lines VALUES ('TX-0', 0, 'M2', 1.00, NULL, NULL)",
+         "UPDATE marts.dim_members SET tier = 'gold' WHERE member_id = 'M0'",
+         "DROP TABLE marts.retired_mart",
+         "CREATE TABLE marts.new_mart AS SELECT 42 AS answer")
+    reader = duckdb.connect(str(serving), read_only=True)  # a BI tool with the old copy open
+    try:
+        changed = refresh_serving_copy(warehouse, serving_dir)
+        assert reader.execute("SELECT count(*) FROM fct_sales_lines WHERE business_day = DATE '2025-01-02'"
+                              ).fetchall() == [(4,)]
+        assert reader.execute("SELECT tier FROM dim_members WHERE member_id = 'M0'").fetchall() == [("silver",)]
+    finally:
+        reader.close()
+    _assert_copy_equals_marts(warehouse, serving)
+    assert changed.days_recopied == {"fct_sales_lines": [D1, D2, D4, None]}  # D3 kept as it was
+    assert changed.tables_copied == ["dim_members", "new_mart"]
+    assert changed.counts == {"dim_members": 3, "fct_sales_lines": 11, "new_mart": 1}
+
+    # A changed column list cannot be patched per day: the table is copied whole.
+    _sql(warehouse, "ALTER TABLE marts.fct_sales_lines ADD COLUMN store_id VARCHAR DEFAULT 'S1'")
+    altered = refresh_serving_copy(warehouse, serving_dir)
+    _assert_copy_equals_marts(warehouse, serving)
+    assert altered.tables_copied == ["dim_members", "fct_sales_lines", "new_mart"]
+    assert altered.days_recopied == {}
+    assert sorted(p.name for p in serving_dir.iterdir()) == ["marts.duckdb"]  # no leftovers
+
+
+def test_the_asset_reports_what_was_recopied(tmp_path, warehouse):
+    resource = WarehouseResource(data_dir=str(tmp_path / "data"))
+    (tmp_path / "data").mkdir()
+    warehouse.rename(tmp_path / "data" / "warehouse.duckdb")
+
+    def materialize() -> dict:
+        result = dg.materialize([serving_copy], resources={"warehouse": resource}, partition_key="2025-01-03")
+        assert result.success
+        return result.asset_materializations_for_node("publish__serving_copy")[0].metadata
+
+    first = materialize()
+    assert first["tables_fully_copied"].value == 3
+    assert first["business_days_recopied"].value == 0
+    _sql(tmp_path / "data" / "warehouse.duckdb",
+         "UPDATE marts.fct_sales_lines SET net_amount = 0 WHERE business_day = DATE '2025-01-03' AND line_no = 1")
+    second = materialize()
+    assert second["tables_fully_copied"].value == 2
+    assert second["business_days_recopied"].value == 1
+    assert second["recopied_days"].value == {"fct_sales_lines": ["2025-01-03"]}
+    assert second["rows_per_table"].value == {"dim_members": 3, "fct_sales_lines": 12, "retired_mart": 1}
+
+
+def test_a_failed_refresh_keeps_the_previous_copy_and_leaves_nothing_behind(tmp_path, warehouse):
+    serving_dir = tmp_path / "serving"
+    refresh_serving_copy(warehouse, serving_dir)
+    with pytest.raises(duckdb.Error):
+        refresh_serving_copy(tmp_path / "no_such_warehouse.duckdb", serving_dir)
+    assert sorted(p.name for p in serving_dir.iterdir()) == ["marts.duckdb"]
+    _assert_copy_equals_marts(warehouse, serving_dir / "marts.duckdb")
