@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 
 import dagster as dg
 import yaml
 
 from orchestration.definitions import defs
-from orchestration.defs.transform.assets import dbt_build_args
+from orchestration.defs.transform.assets import as_of_in_environment, dbt_build_args
 from orchestration.settings import DBT_PROJECT_DIR, DEFAULT_PROGRAM_PATH, load_program
 
 
@@ -42,12 +43,25 @@ def test_publishing_is_behind_blocking_checks_and_dbt_tests_are_checks():
     assert any(k.asset_key == dg.AssetKey(["marts", "tier_list"]) for k in graph.asset_check_keys)
 
 
-def test_dbt_build_args_carry_the_as_of_date_and_the_program():
+def test_dbt_build_args_carry_the_program_and_the_same_vars_every_day():
     program = load_program(DEFAULT_PROGRAM_PATH)
-    args = dbt_build_args("2025-04-10", program)
+    args = dbt_build_args(program)
     assert args[:2] == ["build", "--vars"]
-    assert json.loads(args[2]) == {"as_of_date": "2025-04-10", "program": program}
+    # the as-of date is not a var (it travels in LOYALTY_AS_OF_DATE), so the vars do not change
+    # from one day to the next and dbt keeps its partial parse
+    assert json.loads(args[2]) == {"program": program}
     assert args[3:] == ["--exclude-resource-type", "unit_test"]  # unit tests run in pytest, not daily
+
+
+def test_as_of_in_environment_is_restored_after_the_run(monkeypatch):
+    monkeypatch.setenv("LOYALTY_AS_OF_DATE", "2020-01-01")
+    with as_of_in_environment("2025-04-10"):
+        assert os.environ["LOYALTY_AS_OF_DATE"] == "2025-04-10"
+    assert os.environ["LOYALTY_AS_OF_DATE"] == "2020-01-01"
+    monkeypatch.delenv("LOYALTY_AS_OF_DATE")
+    with as_of_in_environment("2025-04-11"):
+        pass
+    assert "LOYALTY_AS_OF_DATE" not in os.environ
 
 
 def test_dbt_project_default_vars_equal_the_shipped_program():

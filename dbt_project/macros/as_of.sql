@@ -1,11 +1,19 @@
 {#
-  The as-of date D of a run (var as_of_date, 'YYYY-MM-DD') as a SQL date literal.
+  The as-of date D of a run as a SQL date literal: var as_of_date ('YYYY-MM-DD') if given,
+  else the environment variable LOYALTY_AS_OF_DATE (set by the orchestrator for each run).
   Every model is a pure function of the raw rows with business_day <= D.
+  Why an environment variable: a changed --vars makes dbt re-parse the whole project on every
+  daily run; the environment is read only when executing (never while parsing), so the daily
+  runs reuse the previous run's partial parse.
 #}
 {% macro as_of_date() -%}
-    {%- set value = var('as_of_date') | string -%}
+    {%- set value = var('as_of_date', none) -%}
+    {%- if value is none -%}
+        {%- set value = env_var('LOYALTY_AS_OF_DATE', '') if execute else '1970-01-01' -%}
+    {%- endif -%}
+    {%- set value = value | string -%}
     {%- if not modules.re.fullmatch('[0-9]{4}-[0-9]{2}-[0-9]{2}', value) -%}
-        {{ exceptions.raise_compiler_error("var as_of_date must be a date 'YYYY-MM-DD', got '" ~ value ~ "'") }}
+        {{ exceptions.raise_compiler_error("the as-of date (var as_of_date, or environment variable LOYALTY_AS_OF_DATE) must be a date 'YYYY-MM-DD', got '" ~ value ~ "'") }}
     {%- endif -%}
     cast('{{ value }}' as date)
 {%- endmacro %}

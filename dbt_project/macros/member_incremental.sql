@@ -86,3 +86,14 @@
 {% macro delete_members_to_rebuild(extra=none) -%}
     {{ delete_keys_to_rebuild('member_id', ref('int_member_fingerprints'), extra) }}
 {%- endmacro %}
+
+
+{#
+  Condition for models built from the month-end evaluations that record evaluated_through
+  (the latest month-end when they were built): true when that latest month-end changed (the
+  first run of a month, a rebuild of an earlier D), which rebuilds every member.
+#}
+{% macro latest_month_end_changed() -%}
+    (select max(evaluated_through) from {{ this }})
+        is distinct from (select max(month_end) from {{ ref('int_member_month_end_tiers') }})
+{%- endmacro %}

@@ -7,7 +7,8 @@
 -- One row per member with at least one purchase day (a day with a purchase transaction,
 -- days <= D): first, second and last purchase day, number of distinct purchase days, and the
 -- median gap in days between consecutive purchase days (even number of gaps: the mean of the
--- two middle ones; null with fewer than 2 purchase days).
+-- two middle ones; null with fewer than 2 purchase days), and the category of the second
+-- purchase day (the category with most spend bought that day, ties by name).
 with members as (
 
     {{ members_to_rebuild() }}
@@ -52,12 +53,35 @@ summary as (
     from purchase_days
     group by member_id
 
+),
+
+second_purchase_category as (
+
+    select member_id, category
+    from (
+        select
+            category_days.member_id,
+            category_days.category,
+            row_number() over (
+                partition by category_days.member_id
+                order by category_days.spend desc, category_days.category
+            ) as category_rank
+        from {{ ref('int_member_category_daily_sales') }} as category_days
+        inner join summary
+            on summary.member_id = category_days.member_id
+            and summary.second_purchase_date = category_days.sales_day
+        where category_days.is_purchase_day
+            and category_days.member_id in (select member_id from members)
+    ) as ranked
+    where category_rank = 1
+
 )
 
 select
     summary.member_id,
     summary.first_purchase_date,
     summary.second_purchase_date,
+    second_purchase_category.category as second_purchase_category,
     summary.last_purchase_date,
     cast(summary.purchase_days as bigint) as purchase_days,
     medians.median_value as median_gap_days,
@@ -67,3 +91,5 @@ inner join {{ ref('int_member_fingerprints') }} as fingerprints
     on fingerprints.member_id = summary.member_id
 left join medians
     on medians.member_id = summary.member_id
+left join second_purchase_category
+    on second_purchase_category.member_id = summary.member_id

@@ -8,14 +8,7 @@ with members as (
 
 lifetime as (
 
-    select
-        member_id,
-        min(case when purchase_transactions > 0 then sales_day end) as first_purchase_date,
-        max(case when purchase_transactions > 0 then sales_day end) as last_purchase_date,
-        sum(spend) as lifetime_spend,
-        sum(purchase_transactions) as lifetime_transactions
-    from {{ ref('int_member_daily_sales') }}
-    group by member_id
+    select * from {{ ref('int_member_lifetime_sales') }}
 
 )
 

@@ -21,34 +21,7 @@ rhythm as (
 
 lifetime as (
 
-    select
-        member_id,
-        sum(spend) as lifetime_spend,
-        sum(purchase_transactions) as lifetime_transactions,
-        count(distinct case when purchase_transactions > 0 then {{ dbt.date_trunc('month', 'sales_day') }} end) as active_months
-    from {{ ref('int_member_daily_sales') }}
-    group by member_id
-
-),
-
-second_purchase_category as (
-
-    select member_id, category
-    from (
-        select
-            category_days.member_id,
-            category_days.category,
-            row_number() over (
-                partition by category_days.member_id
-                order by category_days.spend desc, category_days.category
-            ) as category_rank
-        from {{ ref('int_member_category_daily_sales') }} as category_days
-        inner join rhythm
-            on rhythm.member_id = category_days.member_id
-            and rhythm.second_purchase_date = category_days.sales_day
-        where category_days.is_purchase_day
-    ) as ranked
-    where category_rank = 1
+    select * from {{ ref('int_member_lifetime_sales') }}
 
 ),
 
@@ -80,7 +53,7 @@ select
     members.join_store_id,
     rhythm.first_purchase_date,
     rhythm.second_purchase_date,
-    second_purchase_category.category as second_purchase_category,
+    rhythm.second_purchase_category,
     rhythm.last_purchase_date,
     cast(coalesce(lifetime.lifetime_spend, 0) as decimal(18, 2)) as lifetime_spend,
     cast(coalesce(lifetime.lifetime_transactions, 0) as bigint) as lifetime_transactions,
@@ -103,8 +76,6 @@ left join rhythm
     on rhythm.member_id = members.member_id
 left join lifetime
     on lifetime.member_id = members.member_id
-left join second_purchase_category
-    on second_purchase_category.member_id = members.member_id
 left join trailing_year
     on trailing_year.member_id = members.member_id
 left join rfm_population

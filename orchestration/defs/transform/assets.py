@@ -3,6 +3,8 @@
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
@@ -14,15 +16,30 @@ from orchestration.defs.transform.translator import LoyaltyTranslator
 from orchestration.settings import load_program
 
 
-def dbt_build_args(as_of: str, program: dict) -> list[str]:
-    """`dbt build` for one as-of date under one program configuration.
+def dbt_build_args(program: dict) -> list[str]:
+    """`dbt build` under one program configuration (the as-of date is in the environment).
 
+    The as-of date travels as LOYALTY_AS_OF_DATE, not --vars: dbt re-parses the whole project
+    whenever --vars change, and the program's vars are the same from one day to the next.
     dbt unit tests test the SQL, not the day's data: pytest runs them (tests/test_dbt_*.py),
     the daily run skips them (they cost a fixed minute at chain scale).
     """
-    variables = {"as_of_date": as_of, "program": program}
-    return ["build", "--vars", json.dumps(variables, sort_keys=True, ensure_ascii=False),
+    return ["build", "--vars", json.dumps({"program": program}, sort_keys=True, ensure_ascii=False),
             "--exclude-resource-type", "unit_test"]
+
+
+@contextmanager
+def as_of_in_environment(as_of: str) -> Iterator[None]:
+    """LOYALTY_AS_OF_DATE for the dbt process of this run only (restored afterwards)."""
+    previous = os.environ.get("LOYALTY_AS_OF_DATE")
+    os.environ["LOYALTY_AS_OF_DATE"] = as_of
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("LOYALTY_AS_OF_DATE", None)
+        else:
+            os.environ["LOYALTY_AS_OF_DATE"] = previous
 
 
 @dbt_assets(
@@ -38,4 +55,8 @@ def loyalty_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, w
     # profiles.yml reads the warehouse location from the environment of the dbt process.
     os.environ["LOYALTY_DATA_DIR"] = str(settings.data_dir)
     program = load_program(settings.program_path)
-    yield from dbt.cli(dbt_build_args(context.partition_key, program), context=context).stream()
+    # One target folder per warehouse (runs are serialised by the pool): each run starts from
+    # the previous run's partial parse instead of parsing the project again.
+    target = settings.data_dir / "dbt_target"
+    with as_of_in_environment(context.partition_key):
+        yield from dbt.cli(dbt_build_args(program), context=context, target_path=target).stream()
