@@ -135,3 +135,30 @@ def test_a_failed_refresh_keeps_the_previous_copy_and_leaves_nothing_behind(tmp_
         refresh_serving_copy(tmp_path / "no_such_warehouse.duckdb", serving_dir)
     assert sorted(p.name for p in serving_dir.iterdir()) == ["marts.duckdb"]
     _assert_copy_equals_marts(warehouse, serving_dir / "marts.duckdb")
+
+
+def test_member_keyed_marts_are_recopied_per_changed_member(tmp_path):
+    """A mart with member_id and input_fingerprint (a member-keyed dbt model) re-copies only the
+    members whose rows differ: a rebuilt member, a new one, a vanished one."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    _sql(warehouse, "CREATE SCHEMA marts",
+         """CREATE TABLE marts.fct_points_ledger AS
+            SELECT 'M' || m AS member_id, DATE '2025-01-01' + e::INTEGER AS entry_date, (10 * e)::INTEGER AS points,
+                   (1000 + m)::DECIMAL(38, 0) AS input_fingerprint
+            FROM range(4) AS r(m), range(3) AS s(e)""")
+    serving_dir = tmp_path / "serving"
+    serving = serving_dir / "marts.duckdb"
+    refresh_serving_copy(warehouse, serving_dir)
+    unchanged = refresh_serving_copy(warehouse, serving_dir)
+    assert unchanged.members_recopied == {"fct_points_ledger": 0}
+    assert unchanged.tables_copied == []
+
+    _sql(warehouse,
+         # M1 rebuilt (one more entry, new fingerprint), M3 gone, M7 new
+         "INSERT INTO marts.fct_points_ledger VALUES ('M1', DATE '2025-01-09', 5, 2001)",
+         "UPDATE marts.fct_points_ledger SET input_fingerprint = 2001 WHERE member_id = 'M1'",
+         "DELETE FROM marts.fct_points_ledger WHERE member_id = 'M3'",
+         "INSERT INTO marts.fct_points_ledger VALUES ('M7', DATE '2025-01-02', 40, 1007)")
+    changed = refresh_serving_copy(warehouse, serving_dir)
+    assert changed.members_recopied == {"fct_points_ledger": 3}
+    _assert_copy_equals_marts(warehouse, serving)

@@ -14,6 +14,26 @@ with members as (
 
     {{ members_to_rebuild() }}
 
+),
+
+attribution as (
+
+    -- the card-days of the members being rebuilt (a small set)
+    select card_no, sales_day, member_id
+    from {{ ref('int_card_day_members') }}
+    where member_id in (select member_id from members)
+
+),
+
+daily as (
+
+    -- narrowed to those cards before aggregating: DuckDB would otherwise pre-aggregate every
+    -- daily row below the join
+    select *
+    from {{ ref('int_card_category_daily_sales') }}
+    where card_no in (select card_no from attribution)
+        and business_day <= {{ as_of_date() }}
+
 )
 
 select
@@ -23,16 +43,10 @@ select
     cast(sum(daily.spend) as decimal(18, 2)) as spend,
     max(case when daily.is_purchase_day then 1 else 0 end) = 1 as is_purchase_day,
     fingerprints.input_fingerprint
-from {{ ref('int_card_category_daily_sales') }} as daily
-inner join (
-    -- the card-days of the members being rebuilt (a small set, probed by the daily rows)
-    select card_no, sales_day, member_id
-    from {{ ref('int_card_day_members') }}
-    where member_id in (select member_id from members)
-) as attribution
+from daily
+inner join attribution
     on attribution.card_no = daily.card_no
     and attribution.sales_day = daily.sales_day
 inner join {{ ref('int_member_fingerprints') }} as fingerprints
     on fingerprints.member_id = attribution.member_id
-where daily.business_day <= {{ as_of_date() }}
 group by attribution.member_id, daily.category, daily.sales_day, fingerprints.input_fingerprint

@@ -12,6 +12,26 @@ with members as (
 
     {{ members_to_rebuild() }}
 
+),
+
+attribution as (
+
+    -- the card-days of the members being rebuilt (a small set)
+    select card_no, sales_day, member_id
+    from {{ ref('int_card_day_members') }}
+    where member_id in (select member_id from members)
+
+),
+
+daily as (
+
+    -- narrowed to those cards before aggregating: DuckDB would otherwise pre-aggregate every
+    -- daily row below the join
+    select *
+    from {{ ref('int_card_daily_sales') }}
+    where card_no in (select card_no from attribution)
+        and business_day <= {{ as_of_date() }}
+
 )
 
 select
@@ -22,16 +42,10 @@ select
     cast(sum(daily.return_transactions) as bigint) as return_transactions,
     cast(sum(daily.base_points) as bigint) as base_points,
     fingerprints.input_fingerprint
-from {{ ref('int_card_daily_sales') }} as daily
-inner join (
-    -- the card-days of the members being rebuilt (a small set, probed by the daily rows)
-    select card_no, sales_day, member_id
-    from {{ ref('int_card_day_members') }}
-    where member_id in (select member_id from members)
-) as attribution
+from daily
+inner join attribution
     on attribution.card_no = daily.card_no
     and attribution.sales_day = daily.sales_day
 inner join {{ ref('int_member_fingerprints') }} as fingerprints
     on fingerprints.member_id = attribution.member_id
-where daily.business_day <= {{ as_of_date() }}
 group by attribution.member_id, daily.sales_day, fingerprints.input_fingerprint

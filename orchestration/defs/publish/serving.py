@@ -26,12 +26,17 @@ from orchestration.settings import duckdb_config
 # is named marts.duckdb, so `marts.tier_list` resolves to them without ambiguity.
 SERVED_SCHEMA = "marts"
 DAY_COLUMN = "business_day"
+# Member-keyed incremental marts (dbt macros/member_incremental.sql) carry the member's
+# input_fingerprint: a daily run rewrites a few members' rows of them (the points ledger has
+# 15M rows), so they are re-copied per member.
+MEMBER_COLUMN, MEMBER_MARKER = "member_id", "input_fingerprint"
 
 
 @dataclass
 class ServingRefresh:
     counts: dict[str, int] = field(default_factory=dict)  # rows per served table
     days_recopied: dict[str, list] = field(default_factory=dict)  # table -> business days re-copied
+    members_recopied: dict[str, int] = field(default_factory=dict)  # table -> members re-copied
     tables_copied: list[str] = field(default_factory=list)  # tables copied whole
 
 
@@ -71,6 +76,8 @@ def _bring_level(con: duckdb.DuckDBPyConnection, warehouse_path: Path) -> Servin
         src, dst = f'warehouse.{SERVED_SCHEMA}."{table}"', f'"{local}".main."{table}"'
         if copy.get(table) == columns and DAY_COLUMN in dict(columns):
             result.days_recopied[table] = _recopy_changed_days(con, src, dst, columns)
+        elif copy.get(table) == columns and {MEMBER_COLUMN, MEMBER_MARKER} <= dict(columns).keys():
+            result.members_recopied[table] = _recopy_changed_members(con, src, dst, columns)
         else:
             con.execute(f"DROP TABLE IF EXISTS {dst}")
             con.execute(f"CREATE TABLE {dst} AS SELECT * FROM {src}")
@@ -116,3 +123,27 @@ def _recopy_changed_days(con: duckdb.DuckDBPyConnection, src: str, dst: str,
         con.execute(f"DELETE FROM {dst} WHERE {where}", days)
         con.execute(f"INSERT INTO {dst} SELECT * FROM {src} WHERE {where}", days)
     return days + [None] if None in changed else days
+
+
+def _recopy_changed_members(con: duckdb.DuckDBPyConnection, src: str, dst: str,
+                            columns: list[tuple]) -> int:
+    """Delete and re-insert the members whose rows differ; returns how many members."""
+    # Per member: row count plus the sum of a hash of every column (as for the days above).
+    every_column = ", ".join(f'"{name}"' for name, _ in columns)
+    per_member = (f'SELECT "{MEMBER_COLUMN}" AS member, count(*) AS row_count, '
+                  f"sum(hash({every_column})) AS row_hash FROM {{}} GROUP BY ALL")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE changed_members AS
+        SELECT coalesce(wanted.member, held.member) AS member
+        FROM ({per_member.format(src)}) AS wanted
+        FULL OUTER JOIN ({per_member.format(dst)}) AS held
+            ON wanted.member IS NOT DISTINCT FROM held.member
+        WHERE wanted.row_count IS DISTINCT FROM held.row_count
+            OR wanted.row_hash IS DISTINCT FROM held.row_hash""")
+    changed = con.execute("SELECT count(*) FROM changed_members").fetchall()[0][0]
+    if changed:
+        where = (f'"{MEMBER_COLUMN}" IN (SELECT member FROM changed_members) OR ("{MEMBER_COLUMN}" IS NULL '
+                 "AND EXISTS (SELECT 1 FROM changed_members WHERE member IS NULL))")
+        con.execute(f"DELETE FROM {dst} WHERE {where}")
+        con.execute(f"INSERT INTO {dst} SELECT * FROM {src} WHERE {where}")
+    con.execute("DROP TABLE changed_members")
+    return changed
