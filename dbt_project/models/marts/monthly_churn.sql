@@ -22,37 +22,39 @@ purchase_days as (
 
 ),
 
-active_before as (
+evaluation_days as (
 
-    select distinct month_ends.month_end, purchase_days.member_id
-    from month_ends
-    inner join purchase_days
-        on purchase_days.sales_day <= month_ends.previous_month_end
-        and purchase_days.sales_day >= {{ trailing_window_start(window_days, 'month_ends.previous_month_end') }}
+    select month_end as evaluation_day from month_ends
+    union
+    select previous_month_end from month_ends
 
 ),
 
-active_now as (
+active as (
 
-    select distinct month_ends.month_end, purchase_days.member_id
-    from month_ends
+    -- members with a purchase in the window ending on each evaluation day (computed once: the
+    -- base of a month-end is the active set of the previous month-end)
+    select distinct evaluation_days.evaluation_day, purchase_days.member_id
+    from evaluation_days
     inner join purchase_days
-        on purchase_days.sales_day <= month_ends.month_end
-        and purchase_days.sales_day >= {{ trailing_window_start(window_days, 'month_ends.month_end') }}
+        on purchase_days.sales_day <= evaluation_days.evaluation_day
+        and purchase_days.sales_day >= {{ trailing_window_start(window_days, 'evaluation_days.evaluation_day') }}
 
 ),
 
 counts as (
 
     select
-        active_before.month_end,
+        month_ends.month_end,
         count(*) as base_members,
         sum(case when active_now.member_id is null then 1 else 0 end) as churned_members
-    from active_before
-    left join active_now
-        on active_now.month_end = active_before.month_end
+    from month_ends
+    inner join active as active_before
+        on active_before.evaluation_day = month_ends.previous_month_end
+    left join active as active_now
+        on active_now.evaluation_day = month_ends.month_end
         and active_now.member_id = active_before.member_id
-    group by active_before.month_end
+    group by month_ends.month_end
 
 )
 

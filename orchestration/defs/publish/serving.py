@@ -30,6 +30,7 @@ DAY_COLUMN = "business_day"
 # input_fingerprint: a daily run rewrites a few members' rows of them (the points ledger has
 # 15M rows), so they are re-copied per member.
 MEMBER_COLUMN, MEMBER_MARKER = "member_id", "input_fingerprint"
+WATERMARK_COLUMN = "loaded_watermark"
 
 
 @dataclass
@@ -106,8 +107,16 @@ def _recopy_changed_days(con: duckdb.DuckDBPyConnection, src: str, dst: str,
     """Delete and re-insert the business days whose rows differ; returns those days."""
     # Row count plus the sum of a hash of every column, per day: a change of any value
     # (a re-attributed member on an old day, same row count) changes the day's sum.
-    # 1-3 s per side for the 50M-line fact (2 threads).
-    every_column = ", ".join(f'"{name}"' for name, _ in columns)
+    # 1-3 s per side for the 50M-line fact (2 threads). A business-day incremental model
+    # (dbt macros/incremental.sql) stamps every row of a rebuilt day with the day's
+    # loaded_watermark, and its only other change is the member attribution: for such a table
+    # hashing those two columns is as exact and six times cheaper.
+    names = [name for name, _ in columns]
+    if WATERMARK_COLUMN in names:
+        hashed = [WATERMARK_COLUMN] + [name for name in names if name == MEMBER_COLUMN]
+    else:
+        hashed = names
+    every_column = ", ".join(f'"{name}"' for name in hashed)
     fingerprint = (f'SELECT "{DAY_COLUMN}", count(*), sum(hash({every_column})) '
                    f'FROM {{}} GROUP BY "{DAY_COLUMN}"')
     wanted = {day: rest for day, *rest in con.execute(fingerprint.format(src)).fetchall()}
