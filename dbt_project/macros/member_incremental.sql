@@ -97,3 +97,35 @@
     (select max(evaluated_through) from {{ this }})
         is distinct from (select max(month_end) from {{ ref('int_member_month_end_tiers') }})
 {%- endmacro %}
+
+
+{#
+  The CTEs `members` (to rebuild), `attribution` (their card-days, from int_card_day_members)
+  and `daily` (the rows of the per-card daily model `card_daily`, days <= D, narrowed to those
+  cards before any aggregation: DuckDB would otherwise pre-aggregate every daily row below the
+  join). For the member-keyed aggregates of per-card daily models.
+#}
+{% macro rebuilt_members_card_days(card_daily) -%}
+members as (
+
+    {{ members_to_rebuild() }}
+
+),
+
+attribution as (
+
+    select card_no, sales_day, member_id
+    from {{ ref('int_card_day_members') }}
+    where member_id in (select member_id from members)
+
+),
+
+daily as (
+
+    select *
+    from {{ card_daily }}
+    where card_no in (select card_no from attribution)
+        and business_day <= {{ as_of_date() }}
+
+)
+{%- endmacro %}

@@ -8,31 +8,7 @@
 -- trailing window is computed from (never raw lines). Summed from the incremental per-card
 -- daily aggregate (int_card_daily_sales) with the member attribution of D (int_card_day_members).
 -- Member-keyed incremental: a run rebuilds the members whose input_fingerprint changed.
-with members as (
-
-    {{ members_to_rebuild() }}
-
-),
-
-attribution as (
-
-    -- the card-days of the members being rebuilt (a small set)
-    select card_no, sales_day, member_id
-    from {{ ref('int_card_day_members') }}
-    where member_id in (select member_id from members)
-
-),
-
-daily as (
-
-    -- narrowed to those cards before aggregating: DuckDB would otherwise pre-aggregate every
-    -- daily row below the join
-    select *
-    from {{ ref('int_card_daily_sales') }}
-    where card_no in (select card_no from attribution)
-        and business_day <= {{ as_of_date() }}
-
-)
+with {{ rebuilt_members_card_days(ref('int_card_daily_sales')) }}
 
 select
     attribution.member_id,
