@@ -258,7 +258,7 @@ def main() -> int:
         "stages": {"full": full, "incremental": incremental, "baseline": baseline},
         "breakdown": {"full": stage_breakdown(work / "full.log", full["started_at"]),
                       "incremental": stage_breakdown(work / "incremental.log", incremental["started_at"])},
-        "duckdb_memory_limit": env.get("LOYALTY_DUCKDB_MEMORY_LIMIT", "2GB"),
+        "duckdb_memory_limit": env.get("LOYALTY_DUCKDB_MEMORY_LIMIT", "2.5GB"),
         "machine": machine(),
         "targets": {"full_over_baseline_max": 2.0, "incremental_seconds_max": 60,
                     "incremental_over_full_max": 0.1, "peak_rss_gib_max": 4.0},

@@ -59,7 +59,7 @@ def duckdb_config(env: Mapping[str, str] | None = None) -> dict[str, str]:
     """Bounded memory and threads for every warehouse connection (dbt's profile reads the same)."""
     env = os.environ if env is None else env
     return {
-        "memory_limit": env.get("LOYALTY_DUCKDB_MEMORY_LIMIT", "2GB"),
+        "memory_limit": env.get("LOYALTY_DUCKDB_MEMORY_LIMIT", "2.5GB"),
         "threads": env.get("LOYALTY_DUCKDB_THREADS", "2"),
         "preserve_insertion_order": "false",
     }
