@@ -193,3 +193,32 @@ def test_uniqueness_of_recent_keys_is_checked_against_the_whole_history(tmp_path
             "--vars", json.dumps({"as_of_date": "2026-02-04", "program": load_default_program()})])
     failed = {r.node.name: r.failures for r in result.result.results if r.status == "fail"}
     assert failed == {"unique_combination_of_columns_stg_pos__lines_txn_id__line_no__business_day": 1}
+
+
+def test_a_new_as_of_date_in_the_environment_keeps_dbts_partial_parse(tmp_path, monkeypatch):
+    """The orchestrator passes the day in LOYALTY_AS_OF_DATE with the same --vars every day:
+    the next day's dbt invocation must not re-parse the project (a changed --vars would)."""
+    from dbt.cli.main import dbtRunner
+    import json
+    from tests.test_dbt_rules import DBT_PROJECT
+
+    data_dir = tmp_path / "parse"
+    data_dir.mkdir()
+    make_warehouse(data_dir)
+    monkeypatch.setenv("LOYALTY_DATA_DIR", str(data_dir))
+    args = ["parse", "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT),
+            "--target-path", str(data_dir / "target"), "--log-path", str(data_dir / "logs")]
+    program = ["--vars", json.dumps({"program": load_default_program()})]
+
+    def reparsed(extra: list[str]) -> bool:
+        events: list[str] = []
+        result = dbtRunner(callbacks=[lambda event: events.append(event.info.name)]).invoke(args + extra)
+        assert result.success, result.exception
+        return "UnableToPartialParse" in events or "PartialParsingNotEnabled" in events
+
+    monkeypatch.setenv("LOYALTY_AS_OF_DATE", "2026-02-03")
+    reparsed(program)  # the first parse of this target folder
+    monkeypatch.setenv("LOYALTY_AS_OF_DATE", "2026-02-04")
+    assert not reparsed(program), "a new day in the environment re-parsed the project"
+    as_var = ["--vars", json.dumps({"program": load_default_program(), "as_of_date": "2026-02-05"})]
+    assert reparsed(as_var), "a changed --vars re-parses (what the environment variable avoids)"
