@@ -9,7 +9,7 @@ import dagster as dg
 import yaml
 
 from orchestration.definitions import defs
-from orchestration.defs.transform.assets import as_of_in_environment, dbt_build_args
+from orchestration.defs.transform.assets import dbt_build_args, dbt_environment
 from orchestration.settings import DBT_PROJECT_DIR, DEFAULT_PROGRAM_PATH, load_program
 
 
@@ -53,13 +53,16 @@ def test_dbt_build_args_carry_the_program_and_the_same_vars_every_day():
     assert args[3:] == ["--exclude-resource-type", "unit_test"]  # unit tests run in pytest, not daily
 
 
-def test_as_of_in_environment_is_restored_after_the_run(monkeypatch):
+def test_dbt_environment_is_restored_after_the_run(monkeypatch):
     monkeypatch.setenv("LOYALTY_AS_OF_DATE", "2020-01-01")
-    with as_of_in_environment("2025-04-10"):
+    monkeypatch.delenv("LOYALTY_DATA_DIR", raising=False)
+    with dbt_environment(LOYALTY_AS_OF_DATE="2025-04-10", LOYALTY_DATA_DIR="/tmp/w"):
         assert os.environ["LOYALTY_AS_OF_DATE"] == "2025-04-10"
+        assert os.environ["LOYALTY_DATA_DIR"] == "/tmp/w"
     assert os.environ["LOYALTY_AS_OF_DATE"] == "2020-01-01"
+    assert "LOYALTY_DATA_DIR" not in os.environ
     monkeypatch.delenv("LOYALTY_AS_OF_DATE")
-    with as_of_in_environment("2025-04-11"):
+    with dbt_environment(LOYALTY_AS_OF_DATE="2025-04-11"):
         pass
     assert "LOYALTY_AS_OF_DATE" not in os.environ
 

@@ -13,6 +13,20 @@
 -- Member-keyed incremental: a run evaluates every month-end of the members whose
 -- input_fingerprint changed, and the month-ends not evaluated yet (the first run of a month)
 -- of every other member; evaluations on or after D are dropped (a rebuild of an earlier D).
+{#- Every (member, month-end before D on or after joining), with the member's fingerprint. -#}
+{%- set member_month_ends %}
+    select
+        members.member_id,
+        month_ends.month_end,
+        fingerprints.input_fingerprint
+    from {{ ref('int_members_as_of') }} as members
+    inner join {{ ref('int_member_fingerprints') }} as fingerprints
+        on fingerprints.member_id = members.member_id
+    inner join {{ ref('int_month_ends') }} as month_ends
+        on month_ends.month_end >= members.join_date
+        and month_ends.month_end < {{ as_of_date() }}
+{%- endset %}
+
 with members_to_rebuild as (
 
     {{ members_to_rebuild() }}
@@ -21,35 +35,15 @@ with members_to_rebuild as (
 
 evaluations as (
 
-    select
-        members.member_id,
-        month_ends.month_end,
-        fingerprints.input_fingerprint
-    from {{ ref('int_members_as_of') }} as members
-    inner join {{ ref('int_member_fingerprints') }} as fingerprints
-        on fingerprints.member_id = members.member_id
-    inner join {{ ref('int_month_ends') }} as month_ends
-        on month_ends.month_end >= members.join_date
-        and month_ends.month_end < {{ as_of_date() }}
+    {{ member_month_ends }}
     {%- if is_incremental() %}
     where members.member_id in (select member_id from members_to_rebuild)
-    {%- endif %}
-
-    {%- if is_incremental() %}
 
     union all
 
-    -- the month-ends evaluated for nobody yet, for every member kept as is
-    select
-        members.member_id,
-        month_ends.month_end,
-        fingerprints.input_fingerprint
-    from {{ ref('int_members_as_of') }} as members
-    inner join {{ ref('int_member_fingerprints') }} as fingerprints
-        on fingerprints.member_id = members.member_id
-    inner join {{ ref('int_month_ends') }} as month_ends
-        on month_ends.month_end >= members.join_date
-        and month_ends.month_end < {{ as_of_date() }}
+    -- the month-ends evaluated for nobody yet, for every member kept as is (a union, not an
+    -- OR: each half filters its own scan)
+    {{ member_month_ends }}
     where members.member_id not in (select member_id from members_to_rebuild)
         and month_ends.month_end > (
             select coalesce(max(month_end), cast('1900-01-01' as date)) from {{ this }}

@@ -29,17 +29,19 @@ def dbt_build_args(program: dict) -> list[str]:
 
 
 @contextmanager
-def as_of_in_environment(as_of: str) -> Iterator[None]:
-    """LOYALTY_AS_OF_DATE for the dbt process of this run only (restored afterwards)."""
-    previous = os.environ.get("LOYALTY_AS_OF_DATE")
-    os.environ["LOYALTY_AS_OF_DATE"] = as_of
+def dbt_environment(**values: str) -> Iterator[None]:
+    """Environment variables for the dbt process of this run only (restored afterwards):
+    profiles.yml reads LOYALTY_DATA_DIR, the models read LOYALTY_AS_OF_DATE."""
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
     try:
         yield
     finally:
-        if previous is None:
-            os.environ.pop("LOYALTY_AS_OF_DATE", None)
-        else:
-            os.environ["LOYALTY_AS_OF_DATE"] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @dbt_assets(
@@ -52,11 +54,9 @@ def as_of_in_environment(as_of: str) -> Iterator[None]:
 )
 def loyalty_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     settings = warehouse.settings()
-    # profiles.yml reads the warehouse location from the environment of the dbt process.
-    os.environ["LOYALTY_DATA_DIR"] = str(settings.data_dir)
     program = load_program(settings.program_path)
     # One target folder per warehouse (runs are serialised by the pool): each run starts from
     # the previous run's partial parse instead of parsing the project again.
     target = settings.data_dir / "dbt_target"
-    with as_of_in_environment(context.partition_key):
+    with dbt_environment(LOYALTY_DATA_DIR=str(settings.data_dir), LOYALTY_AS_OF_DATE=context.partition_key):
         yield from dbt.cli(dbt_build_args(program), context=context, target_path=target).stream()
