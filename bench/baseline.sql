@@ -1,17 +1,24 @@
 -- Hand-written baseline for bench/pipeline_bench.py: the same landing files, loaded with
 -- DuckDB's read_csv and turned into the tier list, the pyramid and the lapsed list in one
--- script, with no validation, no quarantine, no lineage and no orchestration.
+-- script, with no validation, no quarantine, no lineage and no orchestration. Written as an expert
+-- would for files of a known layout: explicit column names and types, no per-file sniffing and no
+-- union_by_name (which sniffs every one of ~7,300 files: 344 s of 363 s at 200k members).
 -- Placeholders: {landing} (directory), {as_of} (YYYY-MM-DD).
 CREATE TABLE pos AS
-SELECT * FROM read_csv('{landing}/pos/pos_*.csv', filename = true, union_by_name = true,
-    types = {'qty': 'DECIMAL(12,3)', 'unit_price': 'DECIMAL(14,2)', 'discount': 'DECIMAL(14,2)',
-             'net_amount': 'DECIMAL(14,2)', 'txn_ts': 'TIMESTAMP', 'card_no': 'VARCHAR',
-             'original_txn_id': 'VARCHAR', 'store_id': 'VARCHAR', 'txn_id': 'VARCHAR'})
+SELECT * FROM read_csv('{landing}/pos/pos_*.csv', filename = true, header = true, auto_detect = false,
+    columns = {'txn_id': 'VARCHAR', 'line_no': 'INTEGER', 'store_id': 'VARCHAR', 'txn_ts': 'TIMESTAMP',
+               'card_no': 'VARCHAR', 'sku': 'VARCHAR', 'category': 'VARCHAR', 'qty': 'DECIMAL(12,3)',
+               'unit_price': 'DECIMAL(14,2)', 'discount': 'DECIMAL(14,2)', 'net_amount': 'DECIMAL(14,2)',
+               'original_txn_id': 'VARCHAR'})
 WHERE CAST(regexp_extract(filename, 'pos_(\d{8})_', 1) AS INTEGER) <= CAST(strftime(DATE '{as_of}', '%Y%m%d') AS INTEGER);
 
 CREATE TABLE member_rows AS
-SELECT * FROM read_csv('{landing}/members/members_*.csv', filename = true, union_by_name = true,
-    types = {'card_no': 'VARCHAR', 'mobile': 'VARCHAR', 'updated_at': 'TIMESTAMP', 'join_date': 'DATE'})
+SELECT * FROM read_csv('{landing}/members/members_*.csv', filename = true, header = true, auto_detect = false,
+    columns = {'member_id': 'VARCHAR', 'card_no': 'VARCHAR', 'name': 'VARCHAR', 'gender': 'VARCHAR',
+               'birth_date': 'DATE', 'mobile': 'VARCHAR', 'city': 'VARCHAR', 'address': 'VARCHAR',
+               'join_date': 'DATE', 'join_store_id': 'VARCHAR', 'enrolled_by': 'VARCHAR', 'activated': 'BOOLEAN',
+               'status': 'VARCHAR', 'marketing_consent': 'BOOLEAN', 'bonus_category': 'VARCHAR',
+               'updated_at': 'TIMESTAMP'})
 WHERE CAST(regexp_extract(filename, 'members_(\d{8})', 1) AS INTEGER) <= CAST(strftime(DATE '{as_of}', '%Y%m%d') AS INTEGER);
 
 CREATE TABLE members AS

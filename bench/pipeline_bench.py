@@ -7,7 +7,9 @@ lines), then measures, each in its own process tree with wall time and peak RSS
   (a) full         `loyalty run --as-of <day 365>` on an empty warehouse
   (b) incremental  `loyalty run --as-of <day 366>` right after (one more day)
   (c) rerun        the same day again, no new file: the fixed cost of a daily run
-  (d) baseline     bench/baseline.sql: DuckDB read_csv + tier list, pyramid, lapsed
+  (d) baseline     bench/baseline.sql (run by bench/run_baseline.py, timed per statement):
+                   an expert's DuckDB script, read_csv with explicit columns -> tier list,
+                   pyramid, lapsed
 
 Each stage also records which process held the memory: peak RSS per process (by short
 command: 'dagster/loyalty run', 'dbt', ...), the second of the tree's peak and its make-up.
@@ -120,6 +122,14 @@ def measure(label: str, command: list[str], env: dict, log: Path) -> dict:
     if process.returncode != 0:
         print(log.read_text()[-4000:], file=sys.stderr)
     return result
+
+
+def baseline_statements(log: Path) -> list[dict]:
+    """Seconds per statement of the baseline script (the JSON line run_baseline.py prints)."""
+    for line in reversed(log.read_text().splitlines()):
+        if line.startswith("{"):
+            return json.loads(line)["statements"]
+    return []
 
 
 def warehouse_pos_lines(path: Path) -> int:
@@ -237,16 +247,11 @@ def main() -> int:
                           env, work / "incremental.log")
     rerun = measure("rerun", [str(BIN / "loyalty"), "run", "--as-of", next_day.isoformat()],
                     env, work / "rerun.log")
-    script = (REPO / "bench" / "baseline.sql").read_text().replace("{landing}", str(landing)).replace(
-        "{as_of}", full_day.isoformat())
-    (work / "baseline_run.sql").write_text(script)
     (work / "baseline.duckdb").unlink(missing_ok=True)
-    baseline = measure("baseline", [sys.executable, "-c",
-                                    "import duckdb,sys; con=duckdb.connect(sys.argv[1]); "
-                                    "con.execute(open(sys.argv[2]).read()); "
-                                    "print(con.sql('SELECT count(*) FROM tier_list').fetchall())",
-                                    str(work / "baseline.duckdb"), str(work / "baseline_run.sql")],
+    baseline = measure("baseline", [sys.executable, str(REPO / "bench" / "run_baseline.py"),
+                                    str(work / "baseline.duckdb"), str(landing), full_day.isoformat()],
                        env, work / "baseline.log")
+    baseline["statements"] = baseline_statements(work / "baseline.log")
 
     report = {
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
