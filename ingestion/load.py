@@ -60,8 +60,26 @@ class LoadOutcome:
     sha256: str | None = None
 
 
+class LandingDirectoryMissing(FileNotFoundError):
+    """The landing directory itself is not there: a wrong path, not a quiet day."""
+
+
+def require_landing_dir(landing_dir: Path) -> None:
+    """A missing landing directory is an error (a wrong LOYALTY_LANDING_DIR or an unmounted
+    share would otherwise read as "no files"); a missing source folder in it is not."""
+    if not landing_dir.is_dir():
+        what = "is not a directory" if landing_dir.exists() else "does not exist"
+        raise LandingDirectoryMissing(
+            f"landing directory {landing_dir} {what} (LOYALTY_LANDING_DIR names the folder files land in)")
+
+
 def landing_files(landing_dir: Path, source: Source, up_to: date | None) -> list[tuple[Path, str, date | None]]:
-    """Delivered files of a source for business days <= up_to, oldest first."""
+    """Delivered files of a source for business days <= up_to, oldest first.
+
+    No folder for the source: no files of it yet (a new chain without redemptions, the
+    optional adjustments); the store-completeness gate judges missing POS files.
+    """
+    require_landing_dir(landing_dir)
     folder = landing_dir / source.folder
     if not folder.is_dir():
         return []
