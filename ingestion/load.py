@@ -27,6 +27,7 @@ import polars as pl
 
 from ingestion.config import IngestionConfig, load_config
 from ingestion.contract import Source
+from ingestion.owner_only import make_owner_only, owner_only_dir, owner_only_umask
 from ingestion.reader import (
     FileRejected, ReadResult, RowFaults, canonical_frame, map_headers, parse_csv, prepare_csv, ragged_rows,
     read_csv_text, read_parquet_bytes,
@@ -465,26 +466,27 @@ def _parse_single(index, read, label):
         *_fault_columns(read.faults, n)), extra
 
 
-def _restricted_dir(path: Path) -> Path:
-    """Quarantine holds raw rows with PII: owner-only."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return path
-
-
 def _keep_rejected_file(path: Path, file_label: str, quarantine_dir: Path, reason: str) -> None:
-    target = _restricted_dir(quarantine_dir / "files" / Path(file_label).parent) / path.name
-    shutil.copyfile(path, target)
-    target.with_name(target.name + ".reason.txt").write_text(reason + "\n", encoding="utf-8")
+    """Quarantine holds raw rows with PII: owner-only folders and files."""
+    target = owner_only_dir(quarantine_dir / "files" / Path(file_label).parent, quarantine_dir) / path.name
+    reason_file = target.with_name(target.name + ".reason.txt")
+    with owner_only_umask():
+        shutil.copyfile(path, target)
+        reason_file.write_text(reason + "\n", encoding="utf-8")
+    make_owner_only(target)
+    make_owner_only(reason_file)
 
 
 def _write_quarantine_file(quarantined: pl.DataFrame | None, file_label: str, quarantine_dir: Path) -> None:
-    """A readable per-file quarantine report (file, row, reasons, raw row)."""
-    target = _restricted_dir(quarantine_dir / "rows" / Path(file_label).parent) / (
+    """A readable per-file quarantine report (file, row, reasons, raw row); owner-only."""
+    target = owner_only_dir(quarantine_dir / "rows" / Path(file_label).parent, quarantine_dir) / (
         Path(file_label).name + ".quarantine.csv")
     if quarantined is None or quarantined.height == 0:
         target.unlink(missing_ok=True)
         return
-    quarantined.select(pl.col("file_name").alias("file"), "row_number", "reasons", "raw_row").write_csv(target)
+    with owner_only_umask():
+        quarantined.select(pl.col("file_name").alias("file"), "row_number", "reasons", "raw_row").write_csv(target)
+    make_owner_only(target)
 
 
 def outcome_summary(outcomes: list[LoadOutcome]) -> dict:
