@@ -30,6 +30,17 @@ class Source:
     key: tuple[str, ...] = ()  # natural key of a row
     snapshot: bool = False  # a full snapshot: a new version replaces all rows
     extra: dict = field(default_factory=dict)
+    # Copied to the Parquet lake (Spark's input), None = every column. A source with PII names
+    # the columns the dbt models read, so a column added to the contract reaches the lake only
+    # when a model needs it.
+    lake_columns: tuple[str, ...] | None = None
+    restricted: bool = False  # holds member PII: owner-only in the lake
+
+    @property
+    def lake_column_defs(self) -> tuple[Column, ...]:
+        """Columns of the lake files, lineage included (business_day is the Hive partition)."""
+        names = self.lake_columns or tuple(c.name for c in self.columns)
+        return tuple(self.column(name) for name in names) + LINEAGE_COLUMNS
 
     @property
     def table(self) -> str:
@@ -100,6 +111,14 @@ MEMBERS = Source(
         Column("bonus_category", TEXT, required=False, nullable=True, aliases=("加倍品类",)),
         Column("updated_at", "TIMESTAMP", aliases=("更新时间",)),
     ),
+    restricted=True,
+    # What stg_members__members reads. The PII among it is what the outreach lists need:
+    # name (lapsed extract, birthday list; masked names in marts), mobile (lapsed extract and
+    # its valid-mobile rule, birthday list; masked mobiles), birth_date (the under-14 rule,
+    # birthday list and birthday bonus), address (birthday list contacts: the gift is sent).
+    lake_columns=("member_id", "card_no", "name", "gender", "birth_date", "mobile", "city", "address",
+                  "join_date", "join_store_id", "enrolled_by", "activated", "status",
+                  "marketing_consent", "bonus_category", "updated_at"),
 )
 
 REDEMPTIONS = Source(
@@ -211,7 +230,8 @@ BOOKKEEPING_DDL = (
   business_day DATE,
   row_number INTEGER NOT NULL,       -- 1-based data row, header excluded
   reasons VARCHAR NOT NULL,          -- '; '-joined rule names with detail
-  raw_row VARCHAR NOT NULL           -- the row as read, JSON object of text cells
+  raw_row VARCHAR NOT NULL           -- the row as read, JSON object of text cells ({"_line": text}
+                                     -- for a row whose field count differs from the header's)
 )""",
 )
 

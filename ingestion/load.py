@@ -27,8 +27,10 @@ import polars as pl
 
 from ingestion.config import IngestionConfig, load_config
 from ingestion.contract import Source
+from ingestion.owner_only import make_owner_only, owner_only_dir, owner_only_umask
 from ingestion.reader import (
-    FileRejected, ReadResult, canonical_frame, map_headers, parse_csv, prepare_csv, read_parquet_bytes,
+    FileRejected, ReadResult, RowFaults, canonical_frame, map_headers, parse_csv, prepare_csv, ragged_rows,
+    read_csv_text, read_parquet_bytes,
 )
 from ingestion.sink import FileRecord, FileVersion, LoadedVersion, WarehouseSink
 from ingestion.validate import BatchContext, check_batch, parse_batch
@@ -59,8 +61,26 @@ class LoadOutcome:
     sha256: str | None = None
 
 
+class LandingDirectoryMissing(FileNotFoundError):
+    """The landing directory itself is not there: a wrong path, not a quiet day."""
+
+
+def require_landing_dir(landing_dir: Path) -> None:
+    """A missing landing directory is an error (a wrong LOYALTY_LANDING_DIR or an unmounted
+    share would otherwise read as "no files"); a missing source folder in it is not."""
+    if not landing_dir.is_dir():
+        what = "is not a directory" if landing_dir.exists() else "does not exist"
+        raise LandingDirectoryMissing(
+            f"landing directory {landing_dir} {what} (LOYALTY_LANDING_DIR names the folder files land in)")
+
+
 def landing_files(landing_dir: Path, source: Source, up_to: date | None) -> list[tuple[Path, str, date | None]]:
-    """Delivered files of a source for business days <= up_to, oldest first."""
+    """Delivered files of a source for business days <= up_to, oldest first.
+
+    No folder for the source: no files of it yet (a new chain without redemptions, the
+    optional adjustments); the store-completeness gate judges missing POS files.
+    """
+    require_landing_dir(landing_dir)
     folder = landing_dir / source.folder
     if not folder.is_dir():
         return []
@@ -268,7 +288,7 @@ def _ingest_batch(
     parsed += [_parse_single(index, read, by_index[index][0].version.file_label) for index, read in singles]
     for results in parsed:
         for index, frame, extra in results:
-            if isinstance(frame, FileRejected):  # too many fields, bad quoting: found per file
+            if isinstance(frame, FileRejected):  # bad quoting, rows that cannot be told apart
                 record, path = by_index.pop(index)
                 record.status, record.reason, record.rows_read = "rejected", str(frame), 0
                 record.encoding = None
@@ -374,19 +394,30 @@ def _parse_group(header, members, source, aliases):
 
     Row counts per file are the newline counts (no quotes, so no embedded
     newlines); if polars disagrees or fails, each file is parsed on its own.
-    Yields (index, canonical frame with _file/_row_number, extra cells or None).
+    Rows with more or fewer fields than the header are found by counting commas
+    (only when polars refused a long row or the total comma count is off).
+    Yields (index, canonical frame with _file/_row_number/_fault/_raw_line, extra cells or None).
     """
     headers = header.decode("utf-8").rstrip("\r").split(",")
     renames, extra_cols, present = map_headers(headers, source, members[0][3], aliases)
     counts = np.array([m[2] for m in members], dtype=np.int64)
     body = b"".join(m[1] for m in members)
+    text = header + b"\n" + body
+    long_rows = False
     try:
-        frame = pl.read_csv(header + b"\n" + body, infer_schema=False,
-                            empty_string_is_null=False, raise_if_empty=True, truncate_ragged_lines=False)
-        ok = frame.height == int(counts.sum()) and frame.columns == headers
-    except Exception:
-        ok = False
-    short = _short_rows(body, frame.height, len(headers)) if ok else None
+        frame = read_csv_text(text, truncate_ragged_lines=False)
+    except Exception:  # a row with too many fields (or worse): cut them, then find them
+        long_rows = True
+        try:
+            frame = read_csv_text(text, truncate_ragged_lines=True)
+        except Exception:
+            frame = None
+    del text
+    ok = frame is not None and frame.height == int(counts.sum()) and frame.columns == headers
+    faults = None
+    if ok and (long_rows or body.count(b",") != frame.height * (len(headers) - 1)):
+        faults = ragged_rows(body, len(headers), frame.height)
+        ok = faults is not None
     del body
     if not ok:
         for index, body, _, label in members:
@@ -409,22 +440,17 @@ def _parse_group(header, members, source, aliases):
             pl.struct(extra_cols).struct.json_encode().alias("cells"))
     yield -1, canonical_frame(frame, source, renames, present).with_columns(
         pl.Series("_file", indices), pl.Series("_row_number", row_numbers),
-        pl.Series("_short", short) if short is not None else pl.lit(False).alias("_short")), extra
+        *_fault_columns(faults if faults is not None and faults.rows.size else None, frame.height)), extra
 
 
-def _short_rows(body: bytes, rows: int, columns: int) -> np.ndarray | None:
-    """Rows with fewer fields than the header (polars fills them with empty text).
-
-    No quotes in `body`, and polars refused rows with too many fields, so the
-    total comma count tells whether any row is short; only then is it located.
-    """
-    if body.count(b",") == rows * (columns - 1):
-        return None
-    raw = np.frombuffer(body, dtype=np.uint8)
-    newlines = np.flatnonzero(raw == 10)
-    commas = np.flatnonzero(raw == 44)
-    per_line = np.bincount(np.searchsorted(newlines, commas), minlength=len(newlines))[: len(newlines)]
-    return per_line[:rows] < columns - 1
+def _fault_columns(faults: RowFaults | None, height: int) -> list:
+    """_fault (the reason) and _raw_line (the row as it arrived) for ragged rows, null elsewhere."""
+    if faults is None:
+        return [pl.lit(None, dtype=pl.String).alias("_fault"), pl.lit(None, dtype=pl.String).alias("_raw_line")]
+    return [pl.repeat(None, height, dtype=pl.String, eager=True).scatter(faults.rows, faults.reasons)
+            .alias("_fault"),
+            pl.repeat(None, height, dtype=pl.String, eager=True).scatter(faults.rows, faults.lines)
+            .alias("_raw_line")]
 
 
 def _parse_single(index, read, label):
@@ -437,29 +463,30 @@ def _parse_single(index, read, label):
     yield index, read.frame.with_columns(
         pl.Series("_file", np.full(n, index, dtype=np.uint32)),
         pl.Series("_row_number", np.arange(1, n + 1, dtype=np.uint32)),
-        pl.lit(False).alias("_short")), extra
-
-
-def _restricted_dir(path: Path) -> Path:
-    """Quarantine holds raw rows with PII: owner-only."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return path
+        *_fault_columns(read.faults, n)), extra
 
 
 def _keep_rejected_file(path: Path, file_label: str, quarantine_dir: Path, reason: str) -> None:
-    target = _restricted_dir(quarantine_dir / "files" / Path(file_label).parent) / path.name
-    shutil.copyfile(path, target)
-    target.with_name(target.name + ".reason.txt").write_text(reason + "\n", encoding="utf-8")
+    """Quarantine holds raw rows with PII: owner-only folders and files."""
+    target = owner_only_dir(quarantine_dir / "files" / Path(file_label).parent, quarantine_dir) / path.name
+    reason_file = target.with_name(target.name + ".reason.txt")
+    with owner_only_umask():
+        shutil.copyfile(path, target)
+        reason_file.write_text(reason + "\n", encoding="utf-8")
+    make_owner_only(target)
+    make_owner_only(reason_file)
 
 
 def _write_quarantine_file(quarantined: pl.DataFrame | None, file_label: str, quarantine_dir: Path) -> None:
-    """A readable per-file quarantine report (file, row, reasons, raw row)."""
-    target = _restricted_dir(quarantine_dir / "rows" / Path(file_label).parent) / (
+    """A readable per-file quarantine report (file, row, reasons, raw row); owner-only."""
+    target = owner_only_dir(quarantine_dir / "rows" / Path(file_label).parent, quarantine_dir) / (
         Path(file_label).name + ".quarantine.csv")
     if quarantined is None or quarantined.height == 0:
         target.unlink(missing_ok=True)
         return
-    quarantined.select(pl.col("file_name").alias("file"), "row_number", "reasons", "raw_row").write_csv(target)
+    with owner_only_umask():
+        quarantined.select(pl.col("file_name").alias("file"), "row_number", "reasons", "raw_row").write_csv(target)
+    make_owner_only(target)
 
 
 def outcome_summary(outcomes: list[LoadOutcome]) -> dict:

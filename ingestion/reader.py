@@ -16,6 +16,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from ingestion.contract import SOURCES_BY_NAME, Source
@@ -34,6 +35,54 @@ class ReadResult:
     encoding: str  # what the text was decoded as ("parquet" for Parquet files)
     extra_columns: list[str] = field(default_factory=list)  # unknown headers, kept aside
     extra: pl.DataFrame | None = None  # the unknown columns' cells (same rows as frame)
+    faults: RowFaults | None = None  # rows whose field count differs from the header's
+
+
+@dataclass
+class RowFaults:
+    """Data rows with more or fewer fields than the header: a bad row each, not a bad file."""
+    rows: np.ndarray  # 0-based data row indices
+    reasons: list[str]  # "row: 14 fields, header has 12"
+    lines: list[str]  # each row's text as it arrived (its cells cannot be placed in columns)
+
+
+def record_fields(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(start, end, number of fields) of every record of CSV text, header included.
+
+    Commas and newlines between double quotes are text: a record ends at a newline
+    preceded by an even number of quotes (a doubled quote inside a quoted cell keeps
+    the count even). `end` is the record's newline (or the end of the text).
+    """
+    raw = np.frombuffer(data, dtype=np.uint8)
+    newline, comma = raw == 10, raw == 44
+    if b'"' in data:
+        outside = (np.cumsum(raw == 34, dtype=np.uint8) & 1) == 0  # uint8 wraps: parity is kept
+        newline &= outside
+        comma &= outside
+    ends = np.flatnonzero(newline)
+    if raw.size and raw[-1] != 10:
+        ends = np.append(ends, raw.size)
+    fields = np.bincount(np.searchsorted(ends, np.flatnonzero(comma)), minlength=ends.size)[: ends.size] + 1
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    return starts, ends, fields
+
+
+def ragged_rows(data: bytes, columns: int, rows: int, header_records: int = 0) -> RowFaults | None:
+    """The data rows of `data` (after `header_records` records) whose field count is not
+    `columns`; None when its records do not line up with the `rows` rows polars parsed."""
+    starts, ends, fields = (a[header_records:] for a in record_fields(data))
+    if ends.size != rows:
+        return None
+    bad = np.flatnonzero(fields != columns)
+    lines = [data[starts[i]:ends[i]].decode("utf-8").rstrip("\r") for i in bad]
+    return RowFaults(bad, [_field_count_reason(int(fields[i]), columns, line) for i, line in zip(bad, lines)],
+                     lines)
+
+
+def _field_count_reason(fields: int, columns: int, line: str) -> str:
+    if not line:
+        return f"row: empty line, header has {columns} fields"
+    return f"row: {fields} field{'s' if fields != 1 else ''}, header has {columns}"
 
 
 def to_utf8(data: bytes, encoding: str, file_label: str) -> tuple[bytes, str]:
@@ -121,16 +170,37 @@ def prepare_csv(data: bytes, name: str, encoding: str, file_label: str) -> tuple
     return data, used_encoding
 
 
+def read_csv_text(data: bytes, *, truncate_ragged_lines: bool) -> pl.DataFrame:
+    """All-text CSV read. With `truncate_ragged_lines`, a row with too many fields is cut
+    to the header's width (the caller finds and quarantines it); without, it raises."""
+    return pl.read_csv(data, infer_schema=False, empty_string_is_null=False, raise_if_empty=True,
+                       truncate_ragged_lines=truncate_ragged_lines)
+
+
 def parse_csv(data: bytes, source: Source, *, file_label: str, encoding: str,
               aliases: dict[str, str] | None = None) -> ReadResult:
+    """One CSV file. Rows with more or fewer fields than the header are bad rows
+    (`ReadResult.faults`); only text that polars cannot parse at all (bad quoting) or
+    whose records cannot be told apart rejects the file."""
+    strict_error: Exception | None = None
     try:
-        frame = pl.read_csv(
-            data, infer_schema=False, empty_string_is_null=False,
-            raise_if_empty=True, truncate_ragged_lines=False,
-        )
-    except Exception as exc:  # malformed CSV: too many fields, bad quoting
-        raise FileRejected(f"{file_label}: not a well-formed CSV file ({_first_line(exc)})") from exc
-    return _to_canonical(frame, source, file_label, encoding, aliases)
+        frame = read_csv_text(data, truncate_ragged_lines=False)
+    except Exception as exc:  # too many fields in a row (found below), or bad quoting
+        strict_error = exc
+        try:
+            frame = read_csv_text(data, truncate_ragged_lines=True)
+        except Exception:
+            raise FileRejected(f"{file_label}: not a well-formed CSV file ({_first_line(exc)})") from exc
+    columns = frame.width
+    if strict_error is None and b'"' not in data and data.count(b",") == (frame.height + 1) * (columns - 1):
+        faults = None  # no row is longer (polars said so) and none is shorter (the comma count says so)
+    else:
+        faults = ragged_rows(data, columns, frame.height, header_records=1)
+        if faults is None and strict_error is not None:
+            raise FileRejected(f"{file_label}: not a well-formed CSV file ({_first_line(strict_error)})")
+    result = _to_canonical(frame, source, file_label, encoding, aliases)
+    result.faults = faults if faults is not None and faults.rows.size else None
+    return result
 
 
 def read_parquet_bytes(data: bytes, source: Source, *, file_label: str,

@@ -5,13 +5,15 @@ extra cells and load records - to DuckDB in one transaction, then refreshes the
 Parquet copy of the touched business days under
 `<data_dir>/lake/<source>/business_day=YYYY-MM-DD/` so Spark can read the same
 validated raw data. Another engine means another class with
-these methods.
+these methods. The lake of a restricted source (members: PII) is owner-only and
+carries only the columns the models read (`Source.lake_columns`).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -19,7 +21,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from ingestion.contract import LINEAGE_COLUMNS, Source, create_raw_schema
+from ingestion.contract import LINEAGE_COLUMNS, SOURCES, Source, create_raw_schema
+from ingestion.owner_only import make_tree_owner_only, owner_only_umask
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,9 @@ class WarehouseSink:
         self.con = con
         self.lake_dir = lake_dir
         create_raw_schema(con)
+        for source in SOURCES:  # including files written before the lake was restricted
+            if source.restricted:
+                make_tree_owner_only(lake_dir / source.name)
 
     # -- what is there already -------------------------------------------------
     def current_version(self, file_label: str) -> LoadedVersion | None:
@@ -257,9 +263,10 @@ class WarehouseSink:
         except BaseException:
             con.execute("ROLLBACK")
             raise
-        if fresh:
-            self._write_fresh_days(source, valid, fresh)
-        self.refresh_lake(source, {r.version.business_day for r in records} - fresh)
+        with owner_only_umask() if source.restricted else nullcontext():
+            if fresh:
+                self._write_fresh_days(source, valid, fresh)
+            self.refresh_lake(source, {r.version.business_day for r in records} - fresh)
 
     def replace_file(
         self, version: FileVersion, valid: pl.DataFrame | None, quarantined: pl.DataFrame | None,
@@ -290,7 +297,7 @@ class WarehouseSink:
 
     def _write_fresh_days(self, source: Source, valid: pl.DataFrame, days: set[date]) -> None:
         """Lake files of days whose only rows are this batch's, written from polars."""
-        columns = [c for c in source.columns + LINEAGE_COLUMNS if c.name != "business_day"]
+        columns = [c for c in source.lake_column_defs if c.name != "business_day"]
         types = {"VARCHAR": pl.String, "INTEGER": pl.Int32, "BIGINT": pl.Int64, "DATE": pl.Date,
                  "TIMESTAMP": pl.Datetime("us"), "BOOLEAN": pl.Boolean}
         rows = valid.filter(pl.col("business_day").is_in(sorted(days)))
@@ -309,7 +316,7 @@ class WarehouseSink:
         reader sees the old or the new day, never half of it. A day without rows
         has no file.
         """
-        columns = ", ".join(c.name for c in source.columns + LINEAGE_COLUMNS if c.name != "business_day")
+        columns = ", ".join(c.name for c in source.lake_column_defs if c.name != "business_day")
         order = ""  # rows are stored in file and row order; a sort would cost more than the write
         if None in days:
             self._copy_to(f"SELECT {columns} FROM {source.table} WHERE business_day IS NULL {order}",

@@ -39,7 +39,7 @@ CARD_UNKNOWN = "card_no: no member with this card as of the redemption"
 CARD_NOT_ACTIVATED = "card_no: card not activated as of the redemption"
 CARD_CANCELLED = "card_no: card cancelled as of the redemption"
 
-BATCH_COLUMNS = ("_file", "_row_number", "_file_day", "_file_store", "_short")
+BATCH_COLUMNS = ("_file", "_row_number", "_file_day", "_file_store", "_fault", "_raw_line")
 
 
 @dataclass
@@ -193,11 +193,18 @@ def parse_batch(frame: pl.DataFrame, source: Source) -> pl.DataFrame:
 
 def check_batch(typed: pl.DataFrame, source: Source, ctx: BatchContext) -> Validated:
     key = list(source.key)
-    if "_short" in typed.columns:  # the reader counted fields (missing ones read as empty text)
-        short = pl.col("_short")
+    if "_fault" in typed.columns:
+        # The reader compared each row's field count with the header ("row: 14 fields, header
+        # has 12"). Such a row's cells are not in their columns: that is its only reason.
+        found = typed.get_column("_fault")
+        faults = sorted(found.drop_nulls().unique().to_list()) if found.null_count() < typed.height else []
+        reasons: list[tuple[str, pl.Expr]] = [(fault, pl.col("_fault") == fault) for fault in faults]
+        misread = pl.col("_fault").is_not_null() if faults else pl.lit(False)
     else:  # a frame read with missing fields as nulls
         short = pl.any_horizontal(pl.col(f"_t_{c.name}").is_null() for c in source.columns if c.required)
-    reasons: list[tuple[str, pl.Expr]] = [(TRUNCATED, short)]
+        reasons = [(TRUNCATED, short)]
+        misread = pl.lit(False)
+    row_rules_from = len(reasons)
     for col in source.columns:
         reasons.append((f"{col.name}: not {_type_label(col.sql_type)}", pl.col(f"_bad_{col.name}")))
     for col in source.columns:
@@ -211,14 +218,16 @@ def check_batch(typed: pl.DataFrame, source: Source, ctx: BatchContext) -> Valid
     # duplicate keys are rare: look for them once, and only then work out which rule
     any_dup = bool(key) and typed.select(pl.struct(*key).is_duplicated().any()).item()
     if key and any_dup:
-        reasons.append((DUP_IN_FILE.format(", ".join(key)),
-                        ~pl.struct("_file", *key).is_first_distinct()))
+        reasons.append((DUP_IN_FILE.format(", ".join(key)),  # a misread row claims no key
+                        ~pl.when(~misread).then(pl.struct("_file", *key)).is_first_distinct()))
     if key and ctx.existing_keys is not None and ctx.existing_keys.height:
         seen = ctx.existing_keys.select(key).unique().with_columns(pl.lit(True).alias("_seen"))
         typed = typed.join(seen, on=key, how="left", nulls_equal=False, maintain_order="left")
         reasons.append((DUP_OTHER_FILE.format(", ".join(key)), pl.col("_seen").fill_null(False)))
     rule_cols = [f"_rule_{i}" for i in range(len(reasons))]
-    typed = typed.with_columns(expr.fill_null(False).alias(rc) for rc, (_, expr) in zip(rule_cols, reasons))
+    typed = typed.with_columns(
+        (expr.fill_null(False) if i < row_rules_from else expr.fill_null(False) & ~misread).alias(rc)
+        for i, (rc, (_, expr)) in enumerate(zip(rule_cols, reasons)))
     typed = typed.with_columns(pl.any_horizontal(rule_cols).alias("_failing"))
     if key and any_dup and "_file" in typed.columns:
         # A key loaded by an earlier file of this batch: the later file's row is a
@@ -242,14 +251,23 @@ def check_batch(typed: pl.DataFrame, source: Source, ctx: BatchContext) -> Valid
             [pl.when(pl.col(rc)).then(pl.lit(reason)) for rc, (reason, _) in zip(rule_cols, reasons)],
             separator="; ", ignore_nulls=True,
         ).alias("reasons"),
-        pl.struct(pl.col(f"_t_{c.name}").alias(c.name) for c in source.columns)
-        .struct.json_encode().alias("raw_row"),
+        _raw_row(bad, source).alias("raw_row"),
     )
     valid = typed.filter(~pl.col("_failing")).select(
         *[c for c in ("_file", "_row_number") if c in typed.columns],
         *[pl.col(col.name) for col in source.columns],
     )
     return Validated(valid=valid, quarantined=quarantined, reason_counts=reason_counts)
+
+
+def _raw_row(bad: pl.DataFrame, source: Source) -> pl.Expr:
+    """The row as read: a JSON object of its text cells, or {"_line": text} for a row whose
+    fields do not match the header (its cells cannot be named)."""
+    cells = pl.struct(pl.col(f"_t_{c.name}").alias(c.name) for c in source.columns).struct.json_encode()
+    if "_raw_line" not in bad.columns:
+        return cells
+    line = pl.struct(pl.col("_raw_line").alias("_line")).struct.json_encode()
+    return pl.when(pl.col("_raw_line").is_not_null()).then(line).otherwise(cells)
 
 
 def typed_keys(frame: pl.DataFrame, source: Source) -> pl.DataFrame:

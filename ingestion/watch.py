@@ -20,6 +20,7 @@ from datetime import date
 from pathlib import Path
 
 from ingestion.contract import SOURCES, Source
+from ingestion.load import require_landing_dir
 
 DONE_SUFFIX = ".done"
 
@@ -41,6 +42,7 @@ def _sha(path: Path) -> str:
 
 
 def _files(landing_dir: Path) -> list[tuple[Path, str, Source]]:
+    require_landing_dir(landing_dir)
     out = []
     for folder in sorted({s.folder for s in SOURCES}):
         base = landing_dir / folder

@@ -229,7 +229,7 @@ def test_lapsed_customers_and_the_restricted_extract(d2):
         "A": ("lapsed", 126, "win_back", "王**", "138****0001"),
         "E": ("lapsed", 248, "opportunistic", "小*", "138****0005"),
         "F": ("lapsed", 248, "opportunistic", "赵*", "138****0006"),
-        "G": ("lapsed", 248, "opportunistic", "钱*", "138****0000"),
+        "G": ("lapsed", 248, "opportunistic", "钱*", "****"),  # a 7-digit "mobile" is masked whole
     }
     columns, values = d2["restricted.lapsed_customers_extract"]
     assert columns == ["member_id", "card_no", "name", "mobile", "status", "days_since_last_purchase",

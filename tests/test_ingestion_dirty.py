@@ -53,7 +53,7 @@ def test_the_generator_made_every_kind_of_bad_input(chains):
     kinds = {d["kind"] for d in manifest["damage"]}
     assert kinds >= {"bad_type", "net_mismatch", "wrong_day", "unknown_store", "duplicate_line",
                      "truncated", "utf16", "missing_column", "other_encoding", "resent_same_bytes",
-                     "resent_gzip", "unknown_store_file", "late", "bad_points"}
+                     "resent_gzip", "unknown_store_file", "late", "bad_points", "ragged"}
     assert manifest["not_applied"] == {}
 
 

@@ -17,21 +17,29 @@
 {%- endmacro %}
 
 
-{# Mobile masked for BI: 13812341234 -> 138****1234 (shorter values: ****, null stays null). #}
+{#
+  Mobile masked for BI: 13812341234 -> 138****1234. A value shorter than a mobile number
+  (11 characters) would show most or all of itself that way (1380000 -> 138****0000), so it is
+  masked whole: '****' (its length is not shown either). Null stays null.
+#}
 {% macro mask_mobile(expr) -%}
     case
         when {{ expr }} is null then null
-        when {{ dbt.length(expr) }} >= 7
+        when {{ dbt.length(expr) }} >= 11
             then {{ dbt.concat(["substr(" ~ expr ~ ", 1, 3)", "'****'", "substr(" ~ expr ~ ", " ~ dbt.length(expr) ~ " - 3, 4)"]) }}
         else '****'
     end
 {%- endmacro %}
 
 
-{# Name masked for BI: all but the first character replaced by '*' (王小红 -> 王**). #}
+{#
+  Name masked for BI: all but the first character replaced by '*' (王小红 -> 王**). A name of
+  one character would be shown whole that way, so it becomes '*'. Null stays null.
+#}
 {% macro mask_name(expr) -%}
     case
         when {{ expr }} is null then null
+        when {{ dbt.length(expr) }} < 2 then repeat('*', {{ dbt.length(expr) }})
         else {{ dbt.concat(["substr(" ~ expr ~ ", 1, 1)", "repeat('*', " ~ dbt.length(expr) ~ " - 1)"]) }}
     end
 {%- endmacro %}

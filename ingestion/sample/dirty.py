@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import json
 import zlib
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -30,7 +31,7 @@ ROW_RATES = {
 }
 # Whole-file damage: one of each kind per this many days (at least one each).
 FILE_KINDS = ("truncated", "utf16", "missing_column", "other_encoding", "resent_same_bytes",
-              "resent_gzip", "unknown_store_file", "late")
+              "resent_gzip", "unknown_store_file", "late", "ragged")
 DAYS_PER_FILE_KIND = 60
 
 REASONS = {
@@ -41,11 +42,16 @@ REASONS = {
     "duplicate_line": "duplicate key (txn_id, line_no) within the file",
     "bad_date": "birth_date: not a date",
     "bad_points": "points: must be > 0",
-    "truncated": "row: fewer fields than the header (truncated row)",
     "resent_gzip": "duplicate key (txn_id, line_no) already loaded from another file",
     "unknown_store_file": "store_id: unknown store (not in stores.csv)",
 }
 UNKNOWN_STORE = "S999"
+
+
+def _field_count_reason(line: bytes, header: bytes) -> str:
+    """The quarantine reason ingestion gives a row with the wrong number of fields."""
+    fields = line.count(b",") + 1
+    return f"row: {fields} field{'s' if fields != 1 else ''}, header has {header.count(b',') + 1}"
 
 
 def _stream(seed: int, name: str) -> np.random.Generator:
@@ -152,7 +158,22 @@ class DirtyPlan:
             keep = max(1, clean_rows // 2)
             path.write_bytes(b"\n".join(lines[:keep]) + b"\n" + lines[keep][:20])
             self.damage = [x for x in self.damage if not (x["file"] == rel and x["row"] and x["row"] >= keep)]
-            self._record(rel, keep, kind, rows_lost_after=clean_rows - keep)
+            self._record(rel, keep, kind, rows_lost_after=clean_rows - keep,
+                         reason=_field_count_reason(lines[keep][:20], lines[0]))
+        elif kind == "ragged":
+            # one line with two extra fields (unquoted commas) and one cut to 9 fields, in an
+            # otherwise good file: two bad rows, the rest loads
+            lines = data.split(b"\n")
+            rows = self._undamaged_unique_rows(rel, lines)
+            if len(rows) < 2:
+                pending.insert(0, kind)  # the next file of the day
+                return
+            long_row, short_row = rows[0], rows[len(rows) // 2]
+            lines[long_row] += b",,"
+            lines[short_row] = b",".join(lines[short_row].split(b",")[:9])
+            path.write_bytes(b"\n".join(lines))
+            for row in (long_row, short_row):
+                self._record(rel, row, kind, reason=_field_count_reason(lines[row], lines[0]))
         elif kind == "utf16":
             path.write_bytes(data.decode(text_codec).encode("utf-16"))
             self._record(rel, None, kind, expect="rejected", reason="cannot decode")
@@ -187,6 +208,13 @@ class DirtyPlan:
         elif kind == "late":
             self._record(rel, None, kind, expect="loaded")
             self._late = getattr(self, "_late", []) + [path]
+
+    def _undamaged_unique_rows(self, rel: str, lines: list[bytes]) -> list[int]:
+        """Data rows (1-based) with no recorded damage whose key (txn_id, line_no) occurs once."""
+        damaged = {x["row"] for x in self.damage if x["file"] == rel}
+        keys = [b",".join(line.split(b",")[:2]) for line in lines]
+        counts = Counter(keys)
+        return [r for r in range(1, len(lines)) if lines[r] and r not in damaged and counts[keys[r]] == 1]
 
     def finish(self, out_dir: Path) -> Path:
         """Late files get the newest mtime (delivered after everything else); write the manifest."""

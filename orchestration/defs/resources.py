@@ -3,13 +3,14 @@ from __future__ import annotations
 import sys
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 from dagster_dbt import DbtCliResource
 
+from ingestion.owner_only import make_owner_only, owner_only_umask
 from orchestration.defs.transform.project import loyalty_dbt_project
 from orchestration.settings import Settings, duckdb_config, settings_from_env
 
@@ -33,11 +34,14 @@ class WarehouseResource(dg.ConfigurableResource):
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         path = self.settings().warehouse_path
         path.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(path), read_only=read_only, config=duckdb_config())
-        try:
-            yield con
-        finally:
-            con.close()
+        # raw PII: the file, its WAL and spill files owner-only (DuckDB makes them as it writes)
+        with nullcontext() if read_only else owner_only_umask():
+            con = duckdb.connect(str(path), read_only=read_only, config=duckdb_config())
+            make_owner_only(path)
+            try:
+                yield con
+            finally:
+                con.close()
 
 
 def _path_or(value: str | None, default: Path) -> Path:

@@ -12,7 +12,7 @@ from datetime import date
 import dagster as dg
 
 from ingestion.contract import SOURCES, Source
-from ingestion.load import LoadOutcome, ingest_source
+from ingestion.load import LandingDirectoryMissing, LoadOutcome, ingest_source, require_landing_dir
 from ingestion.sink import WarehouseSink
 from orchestration.defs.partitions import ONE_DAY_PER_RUN, WAREHOUSE_POOL, business_days
 from orchestration.defs.resources import WarehouseResource
@@ -109,6 +109,10 @@ def build_ingest_asset(source: Source) -> dg.AssetsDefinition:
     def _ingest(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         settings = warehouse.settings()
         as_of = date.fromisoformat(context.partition_key)
+        try:
+            require_landing_dir(settings.landing_dir)
+        except LandingDirectoryMissing as exc:  # a wrong path: retrying will not bring it
+            raise dg.Failure(description=str(exc), allow_retries=False) from exc
         with warehouse.connect() as con:
             sink = WarehouseSink(con, settings.lake_dir)
             outcomes = ingest_source(

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
+from ingestion.owner_only import owner_only_umask
 from orchestration.defs.partitions import ONE_DAY_PER_RUN, WAREHOUSE_POOL, business_days
 from orchestration.defs.resources import WarehouseResource
 from orchestration.defs.transform.project import loyalty_dbt_project
@@ -58,5 +59,7 @@ def loyalty_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, w
     # One target folder per warehouse (runs are serialised by the pool): each run starts from
     # the previous run's partial parse instead of parsing the project again.
     target = settings.data_dir / "dbt_target"
-    with dbt_environment(LOYALTY_DATA_DIR=str(settings.data_dir), LOYALTY_AS_OF_DATE=context.partition_key):
+    # owner_only_umask: dbt writes raw PII to the warehouse's WAL and spill files
+    with dbt_environment(LOYALTY_DATA_DIR=str(settings.data_dir), LOYALTY_AS_OF_DATE=context.partition_key), \
+            owner_only_umask():
         yield from dbt.cli(dbt_build_args(program), context=context, target_path=target).stream()
