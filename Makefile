@@ -37,3 +37,28 @@ run: manifest
 
 clean:
 	rm -rf $(VENV) dbt_project/target dbt_project/logs
+
+# Dagster for a team: run history in PostgreSQL (README "Dagster storage"). A local server lives
+# under $(LOYALTY_DATA_DIR)/postgres; its own Dagster home keeps a SQLite home's history apart.
+export DAGSTER_PG_HOST ?= 127.0.0.1
+export DAGSTER_PG_PORT ?= 5432
+export DAGSTER_PG_USER ?= dagster
+PG_DAGSTER_HOME := $(if $(filter environment command line,$(origin DAGSTER_HOME)),$(DAGSTER_HOME),$(LOYALTY_DATA_DIR)/dagster_home_postgres)
+
+.PHONY: install-team dev-postgres test-postgres
+
+$(BIN)/.installed-team: $(BIN)/.installed
+	$(BIN)/pip install --quiet -e '.[test,team]'
+	touch $@
+
+install-team: $(BIN)/.installed-team
+
+dev-postgres: manifest install-team
+	@test -n "$$DAGSTER_PG_PASSWORD" || { echo "set DAGSTER_PG_PASSWORD (the local server's password; Dagster reads it from the environment)"; exit 1; }
+	$(BIN)/python -m orchestration.local_postgres start
+	DAGSTER_HOME=$(PG_DAGSTER_HOME) $(BIN)/python -m orchestration.instance_postgres
+	trap '$(BIN)/python -m orchestration.local_postgres stop' EXIT; trap 'exit 130' INT TERM; \
+	  DAGSTER_HOME=$(PG_DAGSTER_HOME) $(BIN)/dagster dev -w workspace.yaml
+
+test-postgres: manifest install-team
+	LOYALTY_TEST_POSTGRES=1 $(BIN)/python -m pytest -q tests/test_dagster_postgres.py
