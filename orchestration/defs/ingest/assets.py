@@ -33,7 +33,7 @@ def raw_key(source: Source) -> dg.AssetKey:
 landing_specs = [
     dg.AssetSpec(
         key=dg.AssetKey(["landing", folder]),
-        description=f"Files delivered to <landing>/{folder}/ (see shared/spec/data-contract.md).",
+        description=f"Files delivered to `LOYALTY_LANDING_DIR/{folder}/` (see shared/spec/data-contract.md).",
         group_name="landing",
         kinds={"file"},
     )

@@ -39,6 +39,10 @@ MEMBER_COLUMN, MEMBER_MARKER = "member_id", "input_fingerprint"
 WATERMARK_COLUMN = "loaded_watermark"
 SERVING_FILE = "marts.duckdb"
 COPY_ALIAS = "serving"
+# Marts whose first rows the serving_copy asset shows in the UI (masked columns only, like
+# every served table); PREVIEW_ROWS rows each, ordered by their first column.
+PREVIEWED_MARTS = ("tier_list", "customer_pyramid", "lapsed_customers")
+PREVIEW_ROWS = 5
 
 
 @dataclass
@@ -208,3 +212,19 @@ def _recopy_changed_members(con: duckdb.DuckDBPyConnection, src: str, dst: str,
         con.execute(f"INSERT INTO {dst} SELECT * FROM {src} WHERE {where}")
     con.execute("DROP TABLE changed_members")
     return changed
+
+
+def markdown_preview(con: duckdb.DuckDBPyConnection, table: str, rows: int = PREVIEW_ROWS) -> str:
+    """The first rows of a served table as a Markdown table (for the UI), with its row count."""
+    cursor = con.execute(f'SELECT * FROM "{table}" ORDER BY 1 LIMIT {int(rows)}')
+    columns = [description[0] for description in cursor.description]
+    values = cursor.fetchall()
+    total = con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0]
+
+    def cell(value) -> str:
+        return "" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = [f"**{table}**: first {len(values)} of {total:,} rows", "",
+             "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in values]
+    return "\n".join(lines)
