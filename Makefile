@@ -37,3 +37,9 @@ run: manifest
 
 clean:
 	rm -rf $(VENV) dbt_project/target dbt_project/logs
+
+# After `make demo`: retake the README's Dagster UI screenshots (docs/img/; headless Chromium,
+# `apt-get install -y chromium`). Starts and stops its own dagster-webserver on 127.0.0.1.
+.PHONY: screenshots
+screenshots: manifest
+	$(BIN)/python bench/dagster_ui.py --dagster-home $(DAGSTER_HOME)

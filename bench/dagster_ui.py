@@ -1,10 +1,10 @@
 """The Dagster UI of a DAGSTER_HOME, started for a moment: GraphQL queries and a screenshot.
 
-    .venv/bin/python bench/dagster_ui.py --out docs/img/dagster-asset-graph.png   # after `make demo`
+    make screenshots   # after `make demo`: docs/img/dagster-asset-graph.png, dagster-dbt-asset.png
 
 starts `dagster-webserver` on 127.0.0.1 (a free port) against $DAGSTER_HOME (default
-data/dagster_home), waits until the code location has loaded, takes a headless-Chromium
-screenshot of the global asset graph, and stops the webserver by its process group.
+data/dagster_home), waits until the code location has loaded, takes headless-Chromium
+screenshots of UI pages, and stops the webserver by its process group.
 tests/test_ui_metadata.py uses the same webserver to read metadata through GraphQL.
 """
 
@@ -134,11 +134,19 @@ def screenshot(url: str, out: Path, width: int = 1600, height: int = 1000,
     return out
 
 
+# The README's screenshots: the publish group's asset graph (gates and their results, the
+# outbox, the serving copy) and a dbt model's overview with its row count.
+DEFAULT_SHOTS = [
+    f"/locations/loyalty_warehouse/asset-groups/publish={REPO_ROOT / 'docs/img/dagster-asset-graph.png'}",
+    f"/assets/marts/tier_list={REPO_ROOT / 'docs/img/dagster-dbt-asset.png'}",
+]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dagster-home", default=os.environ.get("DAGSTER_HOME", "data/dagster_home"))
-    parser.add_argument("--page", default="/asset-groups", help="UI path to capture (default: the asset graph)")
-    parser.add_argument("--out", default=str(REPO_ROOT / "docs" / "img" / "dagster-asset-graph.png"))
+    parser.add_argument("--shot", action="append", metavar="UI_PATH=PNG",
+                        help="a UI page and the PNG to write (repeatable; default: the README's two)")
     parser.add_argument("--width", type=int, default=1800)
     parser.add_argument("--height", type=int, default=1000)
     parser.add_argument("--render-budget-ms", type=int, default=20000)
@@ -148,8 +156,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{home}/dagster.yaml not found: run `make demo` first (or pass --dagster-home)", file=sys.stderr)
         return 2
     with dagster_webserver(home) as ui:
-        path = screenshot(ui.url + args.page, Path(args.out), args.width, args.height, args.render_budget_ms)
-    print(f"wrote {path}")
+        for shot in args.shot or DEFAULT_SHOTS:
+            page, out = shot.split("=", 1)
+            path = screenshot(ui.url + page, Path(out), args.width, args.height, args.render_budget_ms)
+            print(f"wrote {path} ({page})")
     return 0
 
 
