@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -228,3 +229,15 @@ def test_parquet_folders_are_published_whole_beside_the_copy(tmp_path, warehouse
     refresh_serving_copy(warehouse, serving_dir)
     assert not first_version.exists()  # two runs later, no reader needs it
     assert len(list((serving_dir / "parquet.versions").iterdir())) == 2
+
+
+def test_a_data_dir_copied_without_links_still_refreshes(tmp_path, warehouse):
+    """cp -r / copytree turn the parquet link into a folder: the next run puts a link back."""
+    serving_dir = tmp_path / "serving"
+    refresh_serving_copy(warehouse, serving_dir)
+    copied = tmp_path / "copied"
+    shutil.copytree(serving_dir, copied)  # follows the link: parquet is now a real folder
+    assert not (copied / "parquet").is_symlink()
+    refreshed = refresh_serving_copy(warehouse, copied)
+    assert (copied / "parquet").is_symlink()
+    assert _parquet_counts(copied / "parquet") == refreshed.counts

@@ -40,8 +40,10 @@ def write_parquet_version(con: duckdb.DuckDBPyConnection, database: str, serving
 def publish_parquet_version(serving_dir: Path, version: Path) -> Path:
     """Point serving/parquet at `version` (one rename) and drop versions no reader needs."""
     link = serving_dir / PARQUET_LINK
-    if link.exists() and not link.is_symlink():
-        raise ValueError(f"{link} is a folder, not the link the serving copy maintains: move it away")
+    if link.is_dir() and not link.is_symlink():
+        # A data dir copied without keeping links (cp -r, copytree) has a real folder here: it
+        # becomes the oldest version (a rename cannot replace a folder by a link in one step).
+        os.rename(link, serving_dir / VERSIONS_DIR / f"0-copied-{os.getpid()}")
     next_link = serving_dir / f"{PARQUET_LINK}.next-{os.getpid()}"
     next_link.unlink(missing_ok=True)
     next_link.symlink_to(version.relative_to(serving_dir), target_is_directory=True)
