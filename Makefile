@@ -62,3 +62,9 @@ dev-postgres: manifest install-team
 
 test-postgres: manifest install-team
 	LOYALTY_TEST_POSTGRES=1 $(BIN)/python -m pytest -q tests/test_dagster_postgres.py
+
+# After `make demo`: retake the README's Dagster UI screenshots (docs/img/; headless Chromium,
+# `apt-get install -y chromium`). Starts and stops its own dagster-webserver on 127.0.0.1.
+.PHONY: screenshots
+screenshots: manifest
+	$(BIN)/python bench/dagster_ui.py --dagster-home $(DAGSTER_HOME)

@@ -15,6 +15,9 @@ DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 DEFAULT_PROGRAM_PATH = DBT_PROJECT_DIR / "program" / "default.yml"
 # First business day the daily partitions offer (the UI lists one per day from it).
 FIRST_BUSINESS_DAY_DEFAULT = "2024-01-01"
+# DuckDB storage format of the BI serving copy: v1.4.0 files open in DuckDB 1.4 LTS, 1.5 and 2.x
+# (most BI drivers bundle a 1.x engine); "latest" gives this DuckDB's newest format.
+SERVING_STORAGE_VERSION_DEFAULT = "v1.4.0"
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,12 @@ def duckdb_config(env: Mapping[str, str] | None = None) -> dict[str, str]:
         "threads": env.get("LOYALTY_DUCKDB_THREADS", "2"),
         "preserve_insertion_order": "false",
     }
+
+
+def serving_storage_version(env: Mapping[str, str] | None = None) -> str:
+    """LOYALTY_SERVING_STORAGE_VERSION: the DuckDB release whose storage format the serving copy uses."""
+    env = os.environ if env is None else env
+    return env.get("LOYALTY_SERVING_STORAGE_VERSION", SERVING_STORAGE_VERSION_DEFAULT)
 
 
 def first_business_day(env: Mapping[str, str] | None = None) -> str:

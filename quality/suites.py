@@ -27,6 +27,9 @@ TIER_LIST_COLUMNS = [
 SEGMENTS = ["vip", "key", "ordinary", "small", "inactive"]
 
 
+ID_COLUMN = "member_id"
+
+
 @dataclass
 class ExpectationOutcome:
     expectation: str
@@ -34,6 +37,7 @@ class ExpectationOutcome:
     success: bool
     unexpected_count: int
     sample: list = field(default_factory=list)
+    member_ids: list[str] = field(default_factory=list)  # of failing rows: safe to show (no PII)
 
 
 @dataclass
@@ -65,8 +69,10 @@ def run_suite(name: str, frame: pd.DataFrame, expectations: list) -> SuiteOutcom
     for expectation in expectations:
         suite.add_expectation(expectation)
     batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
-    result = batch.validate(suite, result_format={"result_format": "SUMMARY",
-                                                  "partial_unexpected_count": 5})
+    result_format = {"result_format": "SUMMARY", "partial_unexpected_count": 5}
+    if ID_COLUMN in frame.columns:
+        result_format["unexpected_index_column_names"] = [ID_COLUMN]
+    result = batch.validate(suite, result_format=result_format)
     outcomes = []
     for item in result.results:
         config = item.expectation_config
@@ -77,6 +83,9 @@ def run_suite(name: str, frame: pd.DataFrame, expectations: list) -> SuiteOutcom
             success=bool(item.success),
             unexpected_count=int(details.get("unexpected_count") or (0 if item.success else 1)),
             sample=[str(v) for v in details.get("partial_unexpected_list", [])][:5],
+            # GE puts the failing value beside the id: keep the id only.
+            member_ids=[str(index.get(ID_COLUMN)) for index in details.get("partial_unexpected_index_list") or []
+                        if isinstance(index, dict)][:5],
         ))
     return SuiteOutcome(name, bool(result.success), len(frame), outcomes)
 

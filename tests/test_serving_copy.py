@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from orchestration.defs.publish.serving import refresh_serving_copy
 from orchestration.defs.resources import WarehouseResource
 
 D1, D2, D3, D4 = (date(2025, 1, day) for day in (1, 2, 3, 4))
+SERVING_ENTRIES = ["marts.duckdb", "parquet", "parquet.versions"]
 
 
 def _sql(path: Path, *statements: str) -> None:
@@ -103,7 +106,7 @@ def test_incremental_refresh_recopies_only_the_changed_days(tmp_path, warehouse)
     _assert_copy_equals_marts(warehouse, serving)
     assert altered.tables_copied == ["dim_members", "fct_sales_lines", "new_mart"]
     assert altered.days_recopied == {}
-    assert sorted(p.name for p in serving_dir.iterdir()) == ["marts.duckdb"]  # no leftovers
+    assert sorted(p.name for p in serving_dir.iterdir()) == SERVING_ENTRIES  # no leftovers
 
 
 def test_the_asset_reports_what_was_recopied(tmp_path, warehouse):
@@ -135,7 +138,8 @@ def test_a_failed_refresh_keeps_the_previous_copy_and_leaves_nothing_behind(tmp_
     refresh_serving_copy(warehouse, serving_dir)
     with pytest.raises(duckdb.Error):
         refresh_serving_copy(tmp_path / "no_such_warehouse.duckdb", serving_dir)
-    assert sorted(p.name for p in serving_dir.iterdir()) == ["marts.duckdb"]
+    assert sorted(p.name for p in serving_dir.iterdir()) == SERVING_ENTRIES
+    assert len(list((serving_dir / "parquet.versions").iterdir())) == 1
     _assert_copy_equals_marts(warehouse, serving_dir / "marts.duckdb")
 
 
@@ -164,3 +168,76 @@ def test_member_keyed_marts_are_recopied_per_changed_member(tmp_path):
     changed = refresh_serving_copy(warehouse, serving_dir)
     assert changed.members_recopied == {"fct_points_ledger": 3}
     _assert_copy_equals_marts(warehouse, serving)
+
+
+def _storage_format(path: Path) -> str:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute("SELECT tags['storage_version'] FROM duckdb_databases() "
+                           "WHERE database_name = current_database()").fetchall()[0][0]
+
+
+def test_the_copy_is_written_in_the_configured_storage_format(tmp_path, warehouse, monkeypatch):
+    """Default v1.4.0 (DuckDB 1.4 LTS / 1.5 readers); a copy in another format is rebuilt, not patched."""
+    monkeypatch.delenv("LOYALTY_SERVING_STORAGE_VERSION", raising=False)
+    serving_dir = tmp_path / "serving"
+    serving = serving_dir / "marts.duckdb"
+    newest = refresh_serving_copy(warehouse, serving_dir, storage_version="latest")
+    assert newest.storage_version == _storage_format(serving) != "v1.4.0+"
+
+    default = refresh_serving_copy(warehouse, serving_dir)
+    assert default.storage_version == _storage_format(serving) == "v1.4.0+"
+    assert default.tables_copied == ["dim_members", "fct_sales_lines", "retired_mart"]  # not patched
+    again = refresh_serving_copy(warehouse, serving_dir)  # same format: incremental as before
+    assert again.tables_copied == ["dim_members", "retired_mart"]
+    assert again.days_recopied == {"fct_sales_lines": []}
+    assert _storage_format(serving) == "v1.4.0+"
+    _assert_copy_equals_marts(warehouse, serving)
+
+    monkeypatch.setenv("LOYALTY_SERVING_STORAGE_VERSION", "v0.0.1-typo")
+    with pytest.raises(ValueError, match="LOYALTY_SERVING_STORAGE_VERSION='v0.0.1-typo'"):
+        refresh_serving_copy(warehouse, serving_dir)
+    assert sorted(p.name for p in serving_dir.iterdir()) == SERVING_ENTRIES
+    assert _storage_format(serving) == "v1.4.0+"
+
+
+def _parquet_counts(folder: Path) -> dict[str, int]:
+    with duckdb.connect() as con:
+        return {mart.name: con.execute(f"SELECT count(*) FROM read_parquet('{mart}/*.parquet')").fetchall()[0][0]
+                for mart in sorted(folder.iterdir())}
+
+
+def test_parquet_folders_are_published_whole_beside_the_copy(tmp_path, warehouse):
+    serving_dir = tmp_path / "serving"
+    link = serving_dir / "parquet"
+    first = refresh_serving_copy(warehouse, serving_dir)
+    assert link.is_symlink() and not Path(os.readlink(link)).is_absolute()  # the data dir may move
+    assert first.parquet_dir == link
+    assert _parquet_counts(link) == first.counts  # one folder per mart, same rows
+    first_version = link.resolve()
+
+    _sql(warehouse, "DELETE FROM marts.dim_members WHERE member_id = 'M0'", "DROP TABLE marts.retired_mart",
+         "CREATE TABLE marts.empty_mart (member_id VARCHAR, points INTEGER)")
+    second = refresh_serving_copy(warehouse, serving_dir)
+    assert link.resolve() != first_version
+    assert _parquet_counts(link) == second.counts == {"dim_members": 2, "empty_mart": 0, "fct_sales_lines": 12}
+    with duckdb.connect() as con:  # an empty mart still has a file carrying its columns
+        assert [c[0] for c in con.execute(f"DESCRIBE FROM '{link}/empty_mart/*.parquet'").fetchall()] == [
+            "member_id", "points"]
+    # A reader that resolved the link before the swap still reads a whole previous version.
+    assert _parquet_counts(first_version) == first.counts
+
+    refresh_serving_copy(warehouse, serving_dir)
+    assert not first_version.exists()  # two runs later, no reader needs it
+    assert len(list((serving_dir / "parquet.versions").iterdir())) == 2
+
+
+def test_a_data_dir_copied_without_links_still_refreshes(tmp_path, warehouse):
+    """cp -r / copytree turn the parquet link into a folder: the next run puts a link back."""
+    serving_dir = tmp_path / "serving"
+    refresh_serving_copy(warehouse, serving_dir)
+    copied = tmp_path / "copied"
+    shutil.copytree(serving_dir, copied)  # follows the link: parquet is now a real folder
+    assert not (copied / "parquet").is_symlink()
+    refreshed = refresh_serving_copy(warehouse, copied)
+    assert (copied / "parquet").is_symlink()
+    assert _parquet_counts(copied / "parquet") == refreshed.counts

@@ -33,7 +33,7 @@ def raw_key(source: Source) -> dg.AssetKey:
 landing_specs = [
     dg.AssetSpec(
         key=dg.AssetKey(["landing", folder]),
-        description=f"Files delivered to <landing>/{folder}/ (see shared/spec/data-contract.md).",
+        description=f"Files delivered to `LOYALTY_LANDING_DIR/{folder}/` (see shared/spec/data-contract.md).",
         group_name="landing",
         kinds={"file"},
     )
@@ -93,7 +93,7 @@ def build_ingest_asset(source: Source) -> dg.AssetsDefinition:
         group_name="raw",
         kinds={"duckdb", "polars"},
         pool=WAREHOUSE_POOL,
-        description=f"Validated rows of the {source.folder}/ files matching {source.file_pattern}, "
+        description=f"Validated rows of the `{source.folder}/` files matching `{source.file_pattern}`, "
                     f"in {source.table}; failing rows in raw.quarantined_rows.",
         retry_policy=dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL),
         check_specs=[

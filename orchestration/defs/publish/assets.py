@@ -3,6 +3,7 @@
 import json
 
 import dagster as dg
+import duckdb
 
 from orchestration.defs.partitions import ONE_DAY_PER_RUN, WAREHOUSE_POOL, business_days
 from orchestration.defs.publish.checks import STAGED_LAPSED, STAGED_TIER_LIST
@@ -10,7 +11,7 @@ from orchestration.defs.publish.outbox import (
     LAPSED_SQL, LEFT_OUT_SQL, TIER_LIST_SQL, publish, sha256_file, stage_extract, staging_dir,
     write_manifest,
 )
-from orchestration.defs.publish.serving import refresh_serving_copy
+from orchestration.defs.publish.serving import PREVIEWED_MARTS, markdown_preview, refresh_serving_copy
 from orchestration.defs.resources import WarehouseResource
 from orchestration.settings import program_sha256
 
@@ -67,14 +68,17 @@ def build_staged_extract(key: dg.AssetKey, name: str, sql: str, sources: list[dg
 
 tier_list_staged = build_staged_extract(
     STAGED_TIER_LIST, "tier_list", TIER_LIST_SQL, [dg.AssetKey(["marts", "tier_list"])],
-    "tier_list.csv (+ .parquet) for the as-of day, written to outbox/.staging/<D>/ for audit.")
+    # Descriptions are Markdown in the UI: a bare <D> would be swallowed as an HTML tag.
+    "`tier_list.csv` (+ `.parquet`) for the as-of day, written to `outbox/.staging/YYYY-MM-DD/` "
+    "for audit by the blocking checks below.")
 
 lapsed_customers_staged = build_staged_extract(
     STAGED_LAPSED, "lapsed_customers", LAPSED_SQL,
     [dg.AssetKey(["restricted", "lapsed_customers_extract"]),
      dg.AssetKey(["restricted", "lapsed_customers_excluded"])],
-    "lapsed_customers.csv (+ .parquet): the outreach extract (consented lapsed and at-risk "
-    "members with a valid mobile), staged for audit. Holds PII: owner-only.")
+    "`lapsed_customers.csv` (+ `.parquet`): the outreach extract (consented lapsed and at-risk "
+    "members with a valid mobile), staged in `outbox/.staging/YYYY-MM-DD/` for audit. Holds PII: "
+    "owner-only; its metadata has counts and paths only.")
 
 
 @dg.asset(
@@ -84,8 +88,8 @@ lapsed_customers_staged = build_staged_extract(
     backfill_policy=ONE_DAY_PER_RUN,
     group_name="publish",
     kinds={"csv", "json"},
-    description="outbox/<D>/ with tier_list, lapsed_customers (CSV + Parquet) and manifest.json, "
-                "moved into place atomically after every blocking gate passed.",
+    description="`outbox/YYYY-MM-DD/` with `tier_list`, `lapsed_customers` (CSV + Parquet) and "
+                "`manifest.json`, moved into place atomically after every blocking gate passed.",
 )
 def outbox(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     settings = warehouse.settings()
@@ -107,6 +111,9 @@ def outbox(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> d
     context.log.info(f"published {target}")
     return dg.MaterializeResult(metadata={
         "path": dg.MetadataValue.path(str(target)),
+        **{f"{name.replace('.', '_')}_path": dg.MetadataValue.path(str(target / name))
+           for name in [*files, "manifest.json"]},
+        "checks_passed": len(manifest["checks_passed"]),
         "tier_list_rows": files["tier_list.csv"],
         "lapsed_customers_rows": files["lapsed_customers.csv"],
         "lapsed_at_risk_left_out": dg.MetadataValue.json(manifest["lapsed_at_risk_left_out"]),
@@ -122,14 +129,25 @@ def outbox(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> d
     group_name="publish",
     kinds={"duckdb"},
     pool=WAREHOUSE_POOL,
-    description="serving/marts.duckdb: the masked marts for BI tools, replaced atomically after "
-                "each successful publish (open readers keep the previous copy until they reconnect).",
+    description="The masked marts for BI tools: `serving/marts.duckdb` (in the storage format of "
+                "`LOYALTY_SERVING_STORAGE_VERSION`, default v1.4.0, which DuckDB 1.4 LTS and 1.5 "
+                "drivers open) and the same tables as Parquet, one folder per mart under "
+                "`serving/parquet/`. Both replaced atomically after each successful publish (open "
+                "readers keep the previous copy until they reconnect).",
 )
 def serving_copy(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     settings = warehouse.settings()
     refresh = refresh_serving_copy(settings.warehouse_path, settings.serving_dir)
+    copy_path = settings.serving_dir / "marts.duckdb"
+    with duckdb.connect(str(copy_path), read_only=True) as con:
+        previews = {f"preview_{mart}": dg.MetadataValue.md(markdown_preview(con, mart))
+                    for mart in PREVIEWED_MARTS if mart in refresh.counts}
     return dg.MaterializeResult(metadata={
-        "path": dg.MetadataValue.path(str(settings.serving_dir / "marts.duckdb")),
+        "path": dg.MetadataValue.path(str(copy_path)),
+        "parquet_path": dg.MetadataValue.path(str(refresh.parquet_dir)),
+        "parquet_version": dg.MetadataValue.path(str(refresh.parquet_dir.resolve())),
+        "storage_version": refresh.storage_version,
+        "dagster/row_count": sum(refresh.counts.values()),  # rows of all served tables
         "tables": len(refresh.counts),
         "rows_per_table": dg.MetadataValue.json(refresh.counts),
         # Incremental refresh: only the differing business days and the tables without one.
@@ -138,6 +156,7 @@ def serving_copy(context: dg.AssetExecutionContext, warehouse: WarehouseResource
         "recopied_days": dg.MetadataValue.json(
             {table: [str(day) for day in days] for table, days in refresh.days_recopied.items()}),
         "members_recopied": dg.MetadataValue.json(refresh.members_recopied),
+        **previews,
     })
 
 

@@ -34,6 +34,10 @@ def _suite_result(outcome) -> dg.AssetCheckResult:
             "failed_expectations": dg.MetadataValue.json([
                 {"expectation": r.expectation, "column": r.column,
                  "unexpected_count": r.unexpected_count} for r in outcome.failed]),
+            # ids of failing rows only: the failing values may be PII (names, mobiles).
+            "failing_sample": dg.MetadataValue.json([
+                {"expectation": r.expectation, "column": r.column, "member_ids": r.member_ids}
+                for r in outcome.failed]),
         },
     )
 

@@ -8,6 +8,11 @@ it, so an open reader keeps the old file until it reconnects.
 The new file starts as a byte copy of the previous one, and only what differs is
 re-copied: tables with a `business_day` column per day (a daily run changes a few
 days of a 50M-line fact), the other tables whole. The result equals a full copy.
+
+The file is written in the storage format of LOYALTY_SERVING_STORAGE_VERSION (default
+v1.4.0), which DuckDB 1.4 LTS and 1.5 engines (bundled by most BI drivers) can open. A previous
+copy in another format is not reused: the new one starts empty. Beside the file, the same
+tables as Parquet (serving_parquet.py).
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.settings import duckdb_config
+from orchestration.defs.publish.serving_parquet import publish_parquet_version, write_parquet_version
+from orchestration.settings import duckdb_config, serving_storage_version
 
 # Only the warehouse's `marts` schema is served (never raw, staging, intermediate or
 # restricted: they hold full PII). Its tables land in the copy's `main` schema: the file
@@ -31,6 +37,12 @@ DAY_COLUMN = "business_day"
 # 15M rows), so they are re-copied per member.
 MEMBER_COLUMN, MEMBER_MARKER = "member_id", "input_fingerprint"
 WATERMARK_COLUMN = "loaded_watermark"
+SERVING_FILE = "marts.duckdb"
+COPY_ALIAS = "serving"
+# Marts whose first rows the serving_copy asset shows in the UI (masked columns only, like
+# every served table); PREVIEW_ROWS rows each, ordered by their first column.
+PREVIEWED_MARTS = ("tier_list", "customer_pyramid", "lapsed_customers")
+PREVIEW_ROWS = 5
 
 
 @dataclass
@@ -39,30 +51,74 @@ class ServingRefresh:
     days_recopied: dict[str, list] = field(default_factory=dict)  # table -> business days re-copied
     members_recopied: dict[str, int] = field(default_factory=dict)  # table -> members re-copied
     tables_copied: list[str] = field(default_factory=list)  # tables copied whole
+    storage_version: str = ""  # the file's DuckDB storage format, e.g. "v1.4.0+"
+    parquet_dir: Path | None = None  # the Parquet version published with this copy
 
 
-def refresh_serving_copy(warehouse_path: Path, serving_dir: Path) -> ServingRefresh:
-    """Bring serving/marts.duckdb level with the warehouse's marts; returns what it did."""
+def refresh_serving_copy(warehouse_path: Path, serving_dir: Path,
+                         storage_version: str | None = None) -> ServingRefresh:
+    """Bring serving/marts.duckdb (and serving/parquet/) level with the warehouse's marts."""
+    storage_version = storage_version or serving_storage_version()
     serving_dir.mkdir(parents=True, exist_ok=True)
-    target = serving_dir / "marts.duckdb"
+    target = serving_dir / SERVING_FILE
     tmp = serving_dir / f"next_copy_{os.getpid()}.duckdb"
-    leftovers = (tmp, Path(f"{tmp}.wal"))
+    probe = serving_dir / f"format_probe_{os.getpid()}.duckdb"
+    leftovers = (tmp, Path(f"{tmp}.wal"), probe, Path(f"{probe}.wal"))
     for leftover in leftovers:
         leftover.unlink(missing_ok=True)
+    parquet_version, published = None, False
     try:
-        # A cleanly closed copy has no WAL; with one, the bytes alone are not the copy: start empty.
-        if target.exists() and not Path(f"{target}.wal").exists():
-            shutil.copyfile(target, tmp)  # never written in place: open readers keep the old file
         # The warehouse's memory limit and threads (DuckDB's default is 80% of RAM); big copies
         # spill to a temp directory beside the new file.
-        with duckdb.connect(str(tmp), config={**duckdb_config(), "temp_directory": f"{tmp}.tmp"}) as con:
+        with duckdb.connect(config={**duckdb_config(), "temp_directory": f"{tmp}.tmp"}) as con:
+            wanted = _storage_format(con, probe, storage_version)
+            # A cleanly closed copy has no WAL; with one, the bytes alone are not the copy: start empty.
+            if target.exists() and not Path(f"{target}.wal").exists():
+                shutil.copyfile(target, tmp)  # never written in place: open readers keep the old file
+                if _storage_format(con, tmp) != wanted:  # the setting changed: rebuild in the new format
+                    tmp.unlink()
+            _attach(con, tmp, COPY_ALIAS, storage_version)
+            con.execute(f"USE {COPY_ALIAS}")
             result = _bring_level(con, warehouse_path)
+            result.storage_version = wanted
+            parquet_version = write_parquet_version(con, COPY_ALIAS, serving_dir)
+            con.execute("USE memory")
+            con.execute(f"DETACH {COPY_ALIAS}")
         os.replace(tmp, target)
+        result.parquet_dir = publish_parquet_version(serving_dir, parquet_version)
+        published = True
     finally:
+        if parquet_version is not None and not published:
+            shutil.rmtree(parquet_version, ignore_errors=True)  # written, never published
         for leftover in leftovers:  # still there only if the refresh failed (2 GB at chain scale)
             leftover.unlink(missing_ok=True)
         shutil.rmtree(f"{tmp}.tmp", ignore_errors=True)
     return result
+
+
+def _storage_format(con: duckdb.DuckDBPyConnection, path: Path, storage_version: str | None = None) -> str:
+    """The storage format tag ("v1.4.0+") of a database file; of a new, deleted again, given a version."""
+    _attach(con, path, "format_probe", storage_version)
+    try:
+        return con.execute("SELECT tags['storage_version'] FROM duckdb_databases() "
+                           "WHERE database_name = 'format_probe'").fetchall()[0][0]
+    finally:
+        con.execute("DETACH format_probe")
+        if storage_version is not None:
+            path.unlink(missing_ok=True)
+
+
+def _attach(con: duckdb.DuckDBPyConnection, path: Path, alias: str, storage_version: str | None) -> None:
+    """ATTACH a database file; a new file gets the storage format of storage_version."""
+    escaped = str(path).replace("'", "''")
+    if storage_version is None:
+        con.execute(f"ATTACH '{escaped}' AS {alias}")
+        return
+    try:
+        con.execute(f"ATTACH '{escaped}' AS {alias} (STORAGE_VERSION '{storage_version.replace(chr(39), '')}')")
+    except duckdb.InvalidInputException as exc:
+        raise ValueError(f"LOYALTY_SERVING_STORAGE_VERSION={storage_version!r} is not a storage "
+                         f"version DuckDB {duckdb.__version__} can write: {exc}") from exc
 
 
 def _bring_level(con: duckdb.DuckDBPyConnection, warehouse_path: Path) -> ServingRefresh:
@@ -156,3 +212,19 @@ def _recopy_changed_members(con: duckdb.DuckDBPyConnection, src: str, dst: str,
         con.execute(f"INSERT INTO {dst} SELECT * FROM {src} WHERE {where}")
     con.execute("DROP TABLE changed_members")
     return changed
+
+
+def markdown_preview(con: duckdb.DuckDBPyConnection, table: str, rows: int = PREVIEW_ROWS) -> str:
+    """The first rows of a served table as a Markdown table (for the UI), with its row count."""
+    cursor = con.execute(f'SELECT * FROM "{table}" ORDER BY 1 LIMIT {int(rows)}')
+    columns = [description[0] for description in cursor.description]
+    values = cursor.fetchall()
+    total = con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0]
+
+    def cell(value) -> str:
+        return "" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = [f"**{table}**: first {len(values)} of {total:,} rows", "",
+             "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in values]
+    return "\n".join(lines)

@@ -3,10 +3,12 @@
 
 import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 
 import dagster as dg
+import duckdb
 from dagster_dbt import DbtCliResource, dbt_assets
 
 from ingestion.owner_only import owner_only_umask
@@ -45,6 +47,39 @@ def dbt_environment(**values: str) -> Iterator[None]:
                 os.environ[name] = value
 
 
+def with_row_counts(events: Iterable, manifest: dict,
+                    connect: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]) -> Iterator:
+    """dbt's events, each built model's with its row count (`dagster/row_count`), views included.
+
+    DuckDB has one writer and the dbt process holds the warehouse until it exits, so the events
+    are held back until then and the counts read through one read-only connection (what
+    dagster-dbt's fetch_row_counts() also waits for on DuckDB, but it skips views and opens dbt's
+    adapter in this process). A failed build still reports the models it did build, then fails.
+    """
+    held, failure = [], None
+    try:
+        held.extend(events)
+    except Exception as exc:  # dbt failed: its built models still get their counts
+        failure = exc
+    built = {id(event): manifest["nodes"][event.metadata["unique_id"].value]["relation_name"]
+             for event in held
+             if isinstance(event, (dg.Output, dg.AssetMaterialization)) and "unique_id" in event.metadata}
+    counts, started = {}, time.monotonic()
+    if built:
+        with connect() as con:
+            for key, relation in built.items():
+                counts[key] = con.execute(f"SELECT count(*) FROM {relation}").fetchall()[0][0]
+        dg.get_dagster_logger().info(
+            f"row counts of {len(counts)} dbt models read in {time.monotonic() - started:.2f}s")
+    for event in held:
+        if id(event) in counts:
+            event = event.with_metadata({**event.metadata,
+                                         "dagster/row_count": counts[id(event)]})
+        yield event
+    if failure is not None:
+        raise failure
+
+
 @dbt_assets(
     manifest=loyalty_dbt_project.manifest_path,
     project=loyalty_dbt_project,
@@ -62,4 +97,6 @@ def loyalty_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, w
     # owner_only_umask: dbt writes raw PII to the warehouse's WAL and spill files
     with dbt_environment(LOYALTY_DATA_DIR=str(settings.data_dir), LOYALTY_AS_OF_DATE=context.partition_key), \
             owner_only_umask():
-        yield from dbt.cli(dbt_build_args(program), context=context, target_path=target).stream()
+        invocation = dbt.cli(dbt_build_args(program), context=context, target_path=target)
+        yield from with_row_counts(invocation.stream(), invocation.manifest,
+                                   lambda: warehouse.connect(read_only=True))
