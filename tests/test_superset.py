@@ -6,8 +6,8 @@ A real pipeline run writes the serving copy of a small chain; `bi/superset/manag
 connection is read-only, and the dashboard keeps answering while the next day's `loyalty run`
 replaces the copy under it. Headless Chromium then draws the dashboard.
 
-Skipped unless LOYALTY_TEST_SUPERSET=1 (Superset's venv takes minutes to install); CI runs it in
-its own step.
+The server tests are skipped unless LOYALTY_TEST_SUPERSET=1 (Superset's venv takes minutes to
+install); CI runs them in their own step. The committed YAML is checked in every run.
 """
 
 from __future__ import annotations
@@ -30,11 +30,12 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import REPO_ROOT, SMALL_CHAIN
 
-pytestmark = pytest.mark.skipif(os.environ.get("LOYALTY_TEST_SUPERSET") != "1",
-                                reason="Superset test is opt-in: LOYALTY_TEST_SUPERSET=1 (make test-superset)")
+needs_superset = pytest.mark.skipif(os.environ.get("LOYALTY_TEST_SUPERSET") != "1",
+                                    reason="Superset test is opt-in: LOYALTY_TEST_SUPERSET=1 (make test-superset)")
 
 SUPERSET_DIR = REPO_ROOT / "bi" / "superset"
 SUPERSET_PYTHON = Path(os.environ.get("SUPERSET_VENV", SUPERSET_DIR / ".venv")).resolve() / "bin" / "python"
@@ -181,6 +182,7 @@ def _as_of_shown(api: Api, charts: dict[str, int]) -> date:
     return datetime.fromtimestamp(row["as_of"] / 1000, tz=timezone.utc).date()
 
 
+@needs_superset
 def test_admin_from_the_environment_and_every_chart_returns_rows(superset):
     assert Api(superset.base_url).login(superset.admin[0], "not-the-password") == 401
     api = superset.api()
@@ -192,6 +194,7 @@ def test_admin_from_the_environment_and_every_chart_returns_rows(superset):
     assert _as_of_shown(api, charts) == FIRST_RUN_DAY
 
 
+@needs_superset
 def test_the_connection_is_the_serving_copy_read_only(superset):
     api = superset.api()
     rison = "(filters:!((col:database_name,opr:eq,value:'Loyalty serving copy')))"
@@ -215,6 +218,7 @@ def test_the_connection_is_the_serving_copy_read_only(superset):
     assert status != 200 and "disabled by configuration" in json.dumps(body), body
 
 
+@needs_superset
 def test_the_dashboard_answers_while_a_run_replaces_the_serving_copy(superset, tmp_path):
     api = superset.api()
     charts = _dashboard_charts(api)
@@ -254,6 +258,7 @@ def _png_size(path: Path) -> tuple[int, int]:
     return struct.unpack(">II", header[16:24])
 
 
+@needs_superset
 def test_headless_chromium_draws_every_chart(superset, tmp_path):
     if not Path(CHROMIUM).exists():
         pytest.fail(f"no Chromium at {CHROMIUM}: `make chromium` (apt-get install chromium)")
@@ -264,3 +269,31 @@ def test_headless_chromium_draws_every_chart(superset, tmp_path):
          superset.env, 600, "screenshot.py")
     width, height = _png_size(out)
     assert width == 1600 and height > 1000  # the whole dashboard, not a login form
+
+
+def _assets(folder: str) -> list[dict]:
+    return [yaml.safe_load(path.read_text(encoding="utf-8"))
+            for path in sorted((SUPERSET_DIR / "assets" / folder).rglob("*.yaml"))]
+
+
+def test_committed_assets_are_portable_and_complete():
+    """The exported YAML names no local path, stays read-only, and wires every chart to the dashboard."""
+    (database,) = _assets("databases")
+    assert database["sqlalchemy_uri"] == "duckdb:///__SERVING_COPY__?access_mode=read_only&enable_external_access=false"
+    assert not any(database[flag] for flag in ("allow_dml", "allow_ctas", "allow_cvas", "allow_file_upload"))
+
+    marts = {path.stem for path in (REPO_ROOT / "dbt_project" / "models" / "marts").glob("*.sql")}
+    datasets = {dataset["uuid"]: dataset for dataset in _assets("datasets")}
+    physical = {dataset["table_name"] for dataset in datasets.values() if not dataset["sql"]}
+    assert physical - marts == set()  # a renamed mart fails here, not on a dashboard
+
+    charts = _assets("charts")
+    assert {chart["slice_name"] for chart in charts} == EXPECTED_CHARTS
+    for chart in charts:
+        assert chart["dataset_uuid"] in datasets, chart["slice_name"]
+        # /api/v1/chart/<id>/data answers only for a chart saved with its query context
+        assert json.loads(chart["query_context"] or "null"), f"{chart['slice_name']} has no query context"
+    (dashboard,) = _assets("dashboards")
+    placed = {item["meta"]["uuid"] for item in dashboard["position"].values()
+              if isinstance(item, dict) and item.get("type") == "CHART"}
+    assert placed == {chart["uuid"] for chart in charts}
