@@ -54,7 +54,8 @@ def check_serving_copy(path: Path) -> None:
         with duckdb.connect(str(path), read_only=True) as con:
             con.execute("SELECT count(*) FROM tier_list").fetchall()
     except duckdb.Error as error:
-        sys.exit(f"Superset's DuckDB {duckdb.__version__} cannot read the serving copy {path}: {error}")
+        sys.exit(f"Superset's DuckDB {duckdb.__version__} cannot read the serving copy {path} (the pipeline must "
+                 f"write it in a storage version DuckDB 1.4/1.5 reads): {error}")
 
 
 def _superset(*args: str) -> None:
