@@ -68,3 +68,40 @@ test-postgres: manifest install-team
 .PHONY: screenshots
 screenshots: manifest
 	$(BIN)/python bench/dagster_ui.py --dagster-home $(DAGSTER_HOME)
+
+# BI: Apache Superset in its own venv (Python 3.11, DuckDB 1.x) on the serving copy of $(LOYALTY_DATA_DIR).
+# `make demo` first; then `make superset` -> http://127.0.0.1:8088, dashboard "Loyalty overview",
+# login SUPERSET_ADMIN_USER / SUPERSET_ADMIN_PASSWORD (default admin / admin, for local use).
+SUPERSET_VENV ?= bi/superset/.venv
+SUPERSET_PORT ?= 8088
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: superset superset-install superset-setup superset-export chromium test-superset
+
+$(SUPERSET_VENV)/.installed: bi/superset/requirements.txt bi/superset/constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or make PYTHON=/path/to/python3.11)"; exit 1; }
+	$(PYTHON) -m venv $(SUPERSET_VENV)
+	$(SUPERSET_VENV)/bin/pip install --quiet --upgrade pip
+	$(SUPERSET_VENV)/bin/pip install --quiet -r bi/superset/requirements.txt -c bi/superset/constraints.txt
+	touch $@
+
+superset-install: $(SUPERSET_VENV)/.installed
+
+# Metadata DB, admin user, roles, read-only connection to the serving copy, the dashboard (idempotent).
+superset-setup: superset-install
+	$(SUPERSET_VENV)/bin/python bi/superset/manage.py setup
+
+superset: superset-setup
+	$(SUPERSET_VENV)/bin/python bi/superset/manage.py serve --port $(SUPERSET_PORT)
+
+# After editing the dashboard in the UI: write it back to bi/superset/assets (commit the YAML).
+superset-export: superset-install
+	$(SUPERSET_VENV)/bin/python bi/superset/manage.py export
+
+# Headless Chromium (and a CJK font for the members' masked names) for the dashboard screenshot.
+chromium:
+	@{ test -x $(CHROMIUM) && dpkg -s fonts-wqy-zenhei >/dev/null 2>&1; } || \
+		{ apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-zenhei; }
+
+test-superset: manifest superset-install chromium
+	LOYALTY_TEST_SUPERSET=1 $(BIN)/python -m pytest -q tests/test_superset.py
