@@ -37,6 +37,13 @@ def run_pipeline(as_of: str) -> int:
     """Materialize daily_pipeline for one business day; non-zero if anything blocked it."""
     import dagster as dg
 
+    from orchestration.dbt_manifest import ensure_manifest
+    from orchestration.defs.transform.project import loyalty_dbt_project
+
+    # The definitions read the dbt manifest: a `pip install .` has none until the first run.
+    if ensure_manifest(loyalty_dbt_project):
+        print(f"prepared the dbt manifest: {loyalty_dbt_project.manifest_path}")
+
     from orchestration.definitions import defs
     from orchestration.instance import ensure_dagster_home
 

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import sys
-
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,6 +8,7 @@ import dagster as dg
 import duckdb
 from dagster_dbt import DbtCliResource
 
+from orchestration.dbt_manifest import dbt_executable
 from orchestration.defs.transform.project import loyalty_dbt_project
 from orchestration.settings import Settings, duckdb_config, settings_from_env
 
@@ -42,12 +41,6 @@ class WarehouseResource(dg.ConfigurableResource):
 
 def _path_or(value: str | None, default: Path) -> Path:
     return Path(value).resolve() if value else default
-
-
-def dbt_executable() -> str:
-    """dbt from this interpreter's environment, so an unactivated virtualenv works."""
-    beside = Path(sys.executable).with_name("dbt")
-    return str(beside) if beside.exists() else "dbt"
 
 
 @dg.definitions
