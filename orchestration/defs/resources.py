@@ -9,7 +9,9 @@ import duckdb
 from dagster_dbt import DbtCliResource
 
 from orchestration.dbt_manifest import dbt_executable
+from orchestration.defs.partitions import WAREHOUSE_POOL
 from orchestration.defs.transform.project import loyalty_dbt_project
+from orchestration.run_guard import guarded_run
 from orchestration.settings import Settings, duckdb_config, settings_from_env
 
 
@@ -27,6 +29,20 @@ class WarehouseResource(dg.ConfigurableResource):
             data_dir=_path_or(self.data_dir, env.data_dir),
             program_path=_path_or(self.program_path, env.program_path),
         )
+
+    @contextmanager
+    def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator["WarehouseResource"]:
+        """A run holds the warehouse from before its first step claims a pool slot to its end,
+        after failing and freeing runs whose process died (orchestration/run_guard.py)."""
+        if context.run is None:  # built outside a run: nothing to guard
+            yield self
+            return
+        settings = self.settings()
+        log = context.log
+        with guarded_run(context.instance, settings.data_dir, settings.warehouse_path, context.run.run_id,
+                         WAREHOUSE_POOL, log=log.info if log else print,
+                         warn=log.warning if log else print):
+            yield self
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
