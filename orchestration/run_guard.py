@@ -107,14 +107,7 @@ def guard_dir(data_dir: Path) -> Path:
 
 # --- the warehouse lock: re-entrant within a thread, exclusive across threads and processes ---
 
-@dataclass
-class _Held:
-    fd: int
-    depth: int
-    stale: Holder | None
-
-
-_HELD: dict[str, _Held] = {}
+_HELD: set[str] = set()  # lock files this process holds
 _THREAD_LOCKS: dict[str, threading.RLock] = {}
 _REGISTRY = threading.Lock()
 
@@ -145,13 +138,8 @@ def warehouse_lock(data_dir: Path, run_id: str | None, timeout: float,
     if not thread_lock.acquire(timeout=max(timeout, 0)):
         raise _busy(lock_path, timeout)
     try:
-        held = _HELD.get(key)
-        if held is not None:
-            held.depth += 1
-            try:
-                yield None
-            finally:
-                held.depth -= 1
+        if key in _HELD:  # this thread holds it already
+            yield None
             return
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -159,11 +147,11 @@ def warehouse_lock(data_dir: Path, run_id: str | None, timeout: float,
                          lambda: on_wait(_waiting_message(lock_path, timeout)))
             stale = Holder.from_text(os.pread(fd, 4096, 0).decode("utf-8", "replace"))
             _rewrite(fd, Holder.me(run_id).to_json())
-            _HELD[key] = _Held(fd=fd, depth=1, stale=stale)
+            _HELD.add(key)
             try:
                 yield stale
             finally:
-                del _HELD[key]
+                _HELD.discard(key)
                 _rewrite(fd, "")  # cleared: the next holder knows we ended normally
         finally:
             os.close(fd)  # releases the flock
@@ -340,8 +328,6 @@ def recover_dead_runs(instance, data_dir: Path, pool: str, own_run_id: str | Non
                       stale: Holder | None) -> list[Recovered]:
     """Call only while holding the warehouse lock: then no live run of this warehouse holds a
     slot of `pool`, and every run named below is dead."""
-    from dagster import DagsterEventType
-
     dead: dict[str, str] = {}
     if stale is not None and stale.run_id and stale.run_id != own_run_id:
         dead[stale.run_id] = f"its process (pid {stale.pid} on {stale.host}) died holding the warehouse"
@@ -365,7 +351,7 @@ def recover_dead_runs(instance, data_dir: Path, pool: str, own_run_id: str | Non
             continue
         # No .alive file: a run from before the guard existed. Its pid tells only on a
         # single-machine instance (another machine's pid means nothing here).
-        pid, since = _executing_pid(instance, run_id, DagsterEventType)
+        pid, since = _executing_pid(instance, run_id)
         if pid is not None and _runs_on_this_machine(instance) and not process_alive(pid, since):
             dead[run_id] = f"its process (pid {pid}) is gone"
 
@@ -393,9 +379,11 @@ def _runs_on_this_machine(instance) -> bool:
     return isinstance(instance.run_storage, (SqliteRunStorage, InMemoryRunStorage))
 
 
-def _executing_pid(instance, run_id: str, event_types) -> tuple[int | None, float | None]:
+def _executing_pid(instance, run_id: str) -> tuple[int | None, float | None]:
     """The pid from the in-process executor's "Executing steps in process (pid: N)" event."""
-    for entry in reversed(instance.all_logs(run_id, of_type=event_types.ENGINE_EVENT)):
+    from dagster import DagsterEventType
+
+    for entry in reversed(instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT)):
         data = entry.dagster_event.engine_event_data if entry.dagster_event else None
         pid = data.metadata.get("pid") if data else None
         if pid is not None:
