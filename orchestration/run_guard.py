@@ -85,8 +85,8 @@ class Recovered:
     slots_freed: int
 
     def describe(self) -> str:
-        return (f"run {self.run_id} ({self.status_before}): {self.reason}; marked FAILURE, "
-                f"{self.slots_freed} pool slot(s) freed")
+        marked = "" if self.status_before in ("FAILURE", "SUCCESS", "CANCELED") else "marked FAILURE, "
+        return f"run {self.run_id} ({self.status_before}): {self.reason}; {marked}{self.slots_freed} pool slot(s) freed"
 
 
 def wait_seconds(env: dict | None = None) -> float:
