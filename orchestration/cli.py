@@ -37,6 +37,13 @@ def run_pipeline(as_of: str) -> int:
     """Materialize daily_pipeline for one business day; non-zero if anything blocked it."""
     import dagster as dg
 
+    from orchestration.dbt_manifest import ensure_manifest
+    from orchestration.defs.transform.project import loyalty_dbt_project
+
+    # The definitions read the dbt manifest: a `pip install .` has none until the first run.
+    if ensure_manifest(loyalty_dbt_project):
+        print(f"prepared the dbt manifest: {loyalty_dbt_project.manifest_path}")
+
     from orchestration.definitions import defs
     from orchestration.instance import ensure_dagster_home
 
@@ -63,6 +70,9 @@ def run_pipeline(as_of: str) -> int:
             if event.is_step_failure:
                 print(f"STEP FAILED {event.step_key}: {event.step_failure_data.error.message.strip()}",
                       file=sys.stderr)
+            elif event.event_type == dg.DagsterEventType.RESOURCE_INIT_FAILURE:
+                # e.g. the run guard gave up waiting for another run (orchestration/run_guard.py)
+                print(f"RUN NOT STARTED: {event.event_specific_data.error.message.strip()}", file=sys.stderr)
         print(f"run {result.run_id} for {as_of} did not publish ({elapsed:.1f}s); "
               f"details in the Dagster UI (DAGSTER_HOME={os.environ['DAGSTER_HOME']})", file=sys.stderr)
         return 1

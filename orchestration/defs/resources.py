@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import sys
-
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -11,7 +9,10 @@ import duckdb
 from dagster_dbt import DbtCliResource
 
 from ingestion.owner_only import make_owner_only, owner_only_umask
+from orchestration.dbt_manifest import dbt_executable
+from orchestration.defs.partitions import WAREHOUSE_POOL
 from orchestration.defs.transform.project import loyalty_dbt_project
+from orchestration.run_guard import guarded_run
 from orchestration.settings import Settings, duckdb_config, settings_from_env
 
 
@@ -31,6 +32,20 @@ class WarehouseResource(dg.ConfigurableResource):
         )
 
     @contextmanager
+    def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator["WarehouseResource"]:
+        """A run holds the warehouse from before its first step claims a pool slot to its end,
+        after failing and freeing runs whose process died (orchestration/run_guard.py)."""
+        if context.run is None:  # built outside a run: nothing to guard
+            yield self
+            return
+        settings = self.settings()
+        log = context.log
+        with guarded_run(context.instance, settings.data_dir, settings.warehouse_path, context.run.run_id,
+                         WAREHOUSE_POOL, log=log.info if log else print,
+                         warn=log.warning if log else print):
+            yield self
+
+    @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         path = self.settings().warehouse_path
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -46,12 +61,6 @@ class WarehouseResource(dg.ConfigurableResource):
 
 def _path_or(value: str | None, default: Path) -> Path:
     return Path(value).resolve() if value else default
-
-
-def dbt_executable() -> str:
-    """dbt from this interpreter's environment, so an unactivated virtualenv works."""
-    beside = Path(sys.executable).with_name("dbt")
-    return str(beside) if beside.exists() else "dbt"
 
 
 @dg.definitions

@@ -7,6 +7,8 @@ written folder and a failed audit leaves earlier days untouched.
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import hashlib
 import json
 import os
@@ -79,19 +81,57 @@ def write_manifest(folder: Path, as_of: str, files: dict[str, int], checks_passe
 
 
 def publish(folder: Path, outbox_dir: Path, as_of: str) -> Path:
-    """Owner-only permissions, then an atomic rename into outbox/<as_of>."""
+    """Owner-only permissions, then one atomic swap into outbox/<as_of>: a reader, or a crash
+    at any moment, finds either the previous complete folder or the new one, never none."""
     for path in folder.iterdir():
         path.chmod(0o600)
+        _fsync(path)  # the files' bytes reach the disk before the folder becomes visible
     folder.chmod(0o700)
     target = outbox_dir / as_of
-    if target.exists():
-        # rename() cannot replace a non-empty folder: move the old one aside first.
-        retired = outbox_dir / ".staging" / f"{as_of}.replaced"
-        if retired.exists():
-            shutil.rmtree(retired)
-        os.rename(target, retired)
+    retired = outbox_dir / ".staging" / f"{as_of}.replaced"
+    if retired.exists() and not target.exists():
+        os.rename(retired, target)  # put back what a crash in the fallback below left aside
+    if not target.exists():
         os.rename(folder, target)
-        shutil.rmtree(retired)
     else:
-        os.rename(folder, target)
+        try:
+            _exchange(folder, target)
+            previous = folder  # the staging path now holds the previous version
+        except OSError as exc:
+            if exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+                raise
+            # A filesystem (or OS) that cannot swap folders: move the old one aside first; a
+            # crash between the two renames leaves it at `retired`, put back by the next publish.
+            if retired.exists():
+                shutil.rmtree(retired)
+            os.rename(target, retired)
+            os.rename(folder, target)
+            previous = retired
+        _fsync(outbox_dir)
+        shutil.rmtree(previous)
+    if retired.exists():
+        shutil.rmtree(retired)
+    _fsync(outbox_dir)  # the rename itself survives a power cut
     return target
+
+
+RENAME_EXCHANGE = 2  # linux/fs.h
+AT_FDCWD = -100
+
+
+def _exchange(first: Path, second: Path) -> None:
+    """Swap two paths in one step (Linux renameat2 RENAME_EXCHANGE)."""
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:
+        raise OSError(errno.ENOSYS, "renameat2 is not available in this C library")
+    if renameat2(AT_FDCWD, os.fsencode(first), AT_FDCWD, os.fsencode(second), RENAME_EXCHANGE) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code), str(first), None, str(second))
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
