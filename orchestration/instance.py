@@ -16,6 +16,10 @@ concurrency:
   pools:
     # DuckDB allows one writing process: steps in the warehouse pool run one at a time.
     default_limit: 1
+  runs:
+    # Queued runs (schedule, sensor, backfills, UI) one at a time, oldest first: a backfill's
+    # days run in order and no run's checks read the file while another run's step writes it.
+    max_concurrent_runs: 1
 run_monitoring:
   # The daemon fails runs stuck STARTING for 180 s and frees the pool slots a finished run
   # still holds. A run whose process died while STARTED is failed by the run guard

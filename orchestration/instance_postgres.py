@@ -1,6 +1,6 @@
 """The team Dagster instance: run, event and schedule storage in PostgreSQL (dagster-postgres).
 
-Everything except the storage and the run queue comes from the SQLite instance's dagster.yaml
+Everything except the storage comes from the SQLite instance's dagster.yaml
 (orchestration.instance), so the warehouse pool's limit is defined once. Connection settings are
 read from the environment by Dagster itself ({env: ...}): the file holds no secret and is the same
 on every machine.
@@ -30,10 +30,6 @@ POSTGRES_STORAGE = {
         }
     }
 }
-# Queued runs (schedule, sensor, backfills, UI launches) start one at a time, oldest first: a
-# backfill's days run in order, and no run's checks open the DuckDB file while another run's step
-# writes it (the pool serialises the writing steps only).
-RUN_QUEUE = {"max_concurrent_runs": 1}
 HEADER = """\
 # Written by loyalty-warehouse (make dev-postgres): runs, events, schedules and sensor state in
 # PostgreSQL; credentials from DAGSTER_PG_HOST/PORT/USER/PASSWORD. Compute logs stay in this
@@ -43,9 +39,7 @@ HEADER = """\
 
 def postgres_dagster_yaml() -> str:
     shared = yaml.safe_load(DAGSTER_YAML)
-    concurrency = {**shared.get("concurrency", {}), "runs": RUN_QUEUE}
-    config = {"storage": POSTGRES_STORAGE, **shared, "concurrency": concurrency,
-              "telemetry": {"enabled": False}, "nux": {"enabled": False}}
+    config = {"storage": POSTGRES_STORAGE, **shared}
     return HEADER + yaml.safe_dump(config, sort_keys=False, default_flow_style=None)
 
 
