@@ -135,7 +135,8 @@ def confirmed_stores(config: dict, as_of: str) -> frozenset[str]:
 
 
 def _sample(rows: list[dict], size: int = 10) -> list[dict]:
-    return [{k: str(v) for k, v in r.items()} for r in rows[:size]]
+    """JSON-ready rows: values as text, a missing value as null (not the text "None")."""
+    return [{k: None if v is None else str(v) for k, v in r.items()} for r in rows[:size]]
 
 
 # -- ingestion gates (POS lines per store and business day) -------------------------
@@ -151,8 +152,7 @@ _STORE_DAY_FILES = f"""
            coalesce(sum(rows_loaded) FILTER (WHERE status = 'loaded'), 0) AS lines,
            coalesce(sum(rows_read) FILTER (WHERE status = 'loaded'), 0) AS rows_read,
            count(*) FILTER (WHERE status = 'loaded') AS files_loaded,
-           count(*) FILTER (WHERE status = 'rejected') AS files_rejected,
-           string_agg(file_name, ', ' ORDER BY file_name) AS files
+           count(*) FILTER (WHERE status = 'rejected') AS files_rejected
     FROM raw.ingested_files
     WHERE source = 'pos_lines' AND status <> 'superseded'
       AND business_day BETWEEN CAST(? AS DATE) AND CAST(? AS DATE)
@@ -160,7 +160,8 @@ _STORE_DAY_FILES = f"""
 """
 
 # Store-days in [first, last] on which the store traded (stores.csv: opened_on <= d <
-# closed_on) and no POS line was loaded, with the cause. Parameters: first, last, first, last.
+# closed_on) and no POS line was loaded, with the cause and the files' names (looked up for
+# those store-days only). Parameters: first, last, first, last.
 _OPEN_STORE_DAYS_WITHOUT_LINES = f"""
     WITH open_store_days AS (
         SELECT s.store_id, CAST(d.day AS DATE) AS business_day
@@ -173,12 +174,22 @@ _OPEN_STORE_DAYS_WITHOUT_LINES = f"""
            CASE WHEN f.store_id IS NULL THEN 'no POS file delivered'
                 WHEN f.files_loaded = 0 THEN 'POS file rejected whole'
                 WHEN f.rows_read = 0 THEN 'header-only POS file (no lines)'
-                ELSE 'every line of the POS file quarantined' END AS problem,
-           f.files
+                ELSE 'every line of the POS file quarantined' END AS problem
     FROM open_store_days o
     LEFT JOIN store_day_files f USING (store_id, business_day)
     WHERE coalesce(f.lines, 0) = 0
 """
+
+
+def _with_files(con: duckdb.DuckDBPyConnection, rows: list[dict], as_of: str | None = None) -> list[dict]:
+    """The rows (store_id, business_day or as_of) with the names of their POS files, if any."""
+    days = sorted({str(r.get("business_day", as_of)) for r in rows})
+    files = {(r["store_id"], str(r["business_day"])): r["files"] for r in _rows(con, f"""
+        SELECT {_POS_FILE_STORE} AS store_id, business_day, string_agg(file_name, ', ' ORDER BY file_name) AS files
+        FROM raw.ingested_files
+        WHERE source = 'pos_lines' AND status <> 'superseded' AND list_contains(CAST(? AS DATE[]), business_day)
+        GROUP BY ALL""", [days])} if rows else {}
+    return [{**r, "files": files.get((r["store_id"], str(r.get("business_day", as_of))))} for r in rows]
 
 
 def store_completeness(con: duckdb.DuckDBPyConnection, as_of: str,
@@ -186,10 +197,10 @@ def store_completeness(con: duckdb.DuckDBPyConnection, as_of: str,
     """Every store trading on D has at least one loaded POS line for D: a missing, rejected,
     header-only or wholly quarantined file of an open store is a missing day (unless an
     operator confirmed that store-day)."""
-    rows = _rows(con, f"""
-        SELECT store_id, problem, files FROM ({_OPEN_STORE_DAYS_WITHOUT_LINES})
+    rows = _with_files(con, _rows(con, f"""
+        SELECT store_id, problem FROM ({_OPEN_STORE_DAYS_WITHOUT_LINES})
         ORDER BY store_id
-    """, [as_of, as_of, as_of, as_of])
+    """, [as_of, as_of, as_of, as_of]), as_of)
     trading = _rows(con, """SELECT count(*) AS n FROM raw.stores WHERE opened_on <= CAST(? AS DATE)
                             AND (closed_on IS NULL OR CAST(? AS DATE) < closed_on)""", [as_of, as_of])
     failing = [r for r in rows if r["store_id"] not in confirmed]
@@ -210,22 +221,27 @@ def store_days_without_lines(con: duckdb.DuckDBPyConnection, as_of: str,
         SELECT greatest(CAST(? AS DATE) - 364, coalesce(CAST(? AS DATE), CAST(? AS DATE))) AS first_day,
                CAST(? AS DATE) - 1 AS last_day""", [as_of, first_pos_day, as_of, as_of])[0]
     first, last = window["first_day"].isoformat(), window["last_day"].isoformat()
-    params = [first, last, first, last]
-    by_problem = _rows(con, f"""
-        SELECT problem, count(*) AS store_days FROM ({_OPEN_STORE_DAYS_WITHOUT_LINES})
-        GROUP BY problem ORDER BY problem""", params)
-    sample = _rows(con, f"""
-        SELECT store_id, business_day, problem, files FROM ({_OPEN_STORE_DAYS_WITHOUT_LINES})
-        ORDER BY business_day DESC, store_id LIMIT {int(sample_size)}""", params)
-    by_store = _rows(con, f"""
-        SELECT store_id, count(*) AS store_days FROM ({_OPEN_STORE_DAYS_WITHOUT_LINES})
-        GROUP BY store_id ORDER BY store_days DESC, store_id LIMIT {int(sample_size)}""", params)
-    total = sum(r["store_days"] for r in by_problem)
+    # one pass over the window; the three summaries read the materialized result
+    summaries = _rows(con, f"""
+        WITH found AS MATERIALIZED ({_OPEN_STORE_DAYS_WITHOUT_LINES}),
+        newest AS (SELECT * FROM found ORDER BY business_day DESC, store_id LIMIT {int(sample_size)}),
+        worst AS (SELECT store_id, count(*) AS n FROM found GROUP BY store_id
+                  ORDER BY n DESC, store_id LIMIT {int(sample_size)})
+        SELECT (SELECT count(*) FROM found) AS total,
+               (SELECT map(list(problem ORDER BY problem), list(n ORDER BY problem))
+                FROM (SELECT problem, count(*) AS n FROM found GROUP BY problem)) AS by_problem,
+               (SELECT list({{'store_id': store_id, 'business_day': business_day, 'problem': problem}}
+                            ORDER BY business_day DESC, store_id) FROM newest) AS sample,
+               (SELECT map(list(store_id ORDER BY n DESC, store_id), list(n ORDER BY n DESC, store_id))
+                FROM worst) AS by_store
+    """, [first, last, first, last])[0]
+    total = summaries["total"]
+    sample = _with_files(con, summaries["sample"] or [])
     return GateResult(
         passed=total == 0, failing_count=total, sample=_sample(sample, sample_size),
         details={"window": {"first_day": first, "last_day": last},
-                 "store_days_by_problem": {r["problem"]: r["store_days"] for r in by_problem},
-                 "stores_most_affected": {r["store_id"]: r["store_days"] for r in by_store}})
+                 "store_days_by_problem": dict(summaries["by_problem"] or {}),
+                 "stores_most_affected": dict(summaries["by_store"] or {})})
 
 
 def store_volume(con: duckdb.DuckDBPyConnection, as_of: str, volume: dict,
