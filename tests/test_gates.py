@@ -111,12 +111,13 @@ def test_small_store_file_cut_to_two_lines_blocks(env_from, published_earlier, c
 
 
 def test_header_only_file_of_an_open_store_blocks(env_from, published_earlier, capsys):
+    """S001 (median 14 lines, so the old volume band did not judge it) sends only the header."""
     data_dir, landing = env_from(published_earlier, copy_landing=True)
-    empty = landing / "pos" / f"pos_{DAY.replace('-', '')}_S002.csv"
+    empty = landing / "pos" / f"pos_{DAY.replace('-', '')}_S001.csv"
     empty.write_text(empty.read_text(encoding="utf-8").splitlines(keepends=True)[0], encoding="utf-8")
     err = _run_cli_expecting_block(data_dir, capsys)
     assert "GATE FAILED raw/pos_lines:store_completeness (1 failing)" in err
-    assert ('{"store_id": "S002", "problem": "header-only POS file (no lines)", '
+    assert ('{"store_id": "S001", "problem": "header-only POS file (no lines)", '
             f'"files": "pos/{empty.name}"}}') in err
 
 
