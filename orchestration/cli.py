@@ -57,11 +57,14 @@ def run_pipeline(as_of: str) -> int:
     elapsed = time.monotonic() - started
     failed_checks = [e for e in result.get_asset_check_evaluations() if not e.passed]
     for evaluation in failed_checks:
-        count = evaluation.metadata.get("failing_count")
-        count_text = f" ({count.value} failing)" if count is not None else ""
-        print(f"GATE FAILED {evaluation.asset_key.to_user_string()}:{evaluation.check_name}{count_text}",
+        # only an ERROR-severity failure is a gate; a failed WARN check is reported and publishes
+        label = "GATE FAILED" if evaluation.severity == dg.AssetCheckSeverity.ERROR else "WARNING"
+        count = next((evaluation.metadata[key].value for key in ("failing_count", "failing_files", "rejected_files")
+                      if key in evaluation.metadata), None)
+        count_text = f" ({count} failing)" if count is not None else ""
+        print(f"{label} {evaluation.asset_key.to_user_string()}:{evaluation.check_name}{count_text}",
               file=sys.stderr)
-        for key in ("failed_expectations", "failing_sample"):
+        for key in ("failed_expectations", "failing_sample", "reasons", "sample"):
             if key in evaluation.metadata:
                 print(f"  {key}: {json.dumps(evaluation.metadata[key].value, ensure_ascii=False)[:2000]}",
                       file=sys.stderr)

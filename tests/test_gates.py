@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -95,19 +97,59 @@ def test_missing_store_file_blocks(env_from, published_earlier, capsys):
     assert missing.name.split("_")[-1].removesuffix(".csv") in err  # the sample names the store
 
 
-def test_truncated_store_file_blocks(env_from, published_earlier, capsys, tmp_path, monkeypatch):
+def test_small_store_file_cut_to_two_lines_blocks(env_from, published_earlier, capsys):
+    """S001 sells about 14 lines a day (its trailing median on DAY): below the old 20-line
+    exemption, so a file cut to 2 lines used to publish."""
     data_dir, landing = env_from(published_earlier, copy_landing=True)
-    config = tmp_path / "gates.yml"
-    config.write_text(Path(__file__).parent.parent.joinpath("quality", "gates.yml").read_text()
-                      .replace("min_median_lines: 20", "min_median_lines: 3"))
-    monkeypatch.setenv("LOYALTY_GATES_CONFIG", str(config))
-    biggest = max(_trading_stores(landing, DAY), key=lambda p: p.stat().st_size)
-    lines = biggest.read_text(encoding="utf-8").splitlines(keepends=True)
+    cut = landing / "pos" / f"pos_{DAY.replace('-', '')}_S001.csv"
+    lines = cut.read_text(encoding="utf-8").splitlines(keepends=True)
     assert len(lines) > 8
-    biggest.write_text("".join(lines[:2]), encoding="utf-8")  # header and one line survive
+    cut.write_text("".join(lines[:3]), encoding="utf-8")  # header and two lines survive
     err = _run_cli_expecting_block(data_dir, capsys)
     assert "GATE FAILED raw/pos_lines:store_volume (1 failing)" in err
-    assert "too few lines" in err
+    assert '"store_id": "S001", "lines": "2", "median_lines": "14.0"' in err and "too few lines" in err
+
+
+def test_header_only_file_of_an_open_store_blocks(env_from, published_earlier, capsys):
+    """S001 (median 14 lines, so the old volume band did not judge it) sends only the header."""
+    data_dir, landing = env_from(published_earlier, copy_landing=True)
+    empty = landing / "pos" / f"pos_{DAY.replace('-', '')}_S001.csv"
+    empty.write_text(empty.read_text(encoding="utf-8").splitlines(keepends=True)[0], encoding="utf-8")
+    err = _run_cli_expecting_block(data_dir, capsys)
+    assert "GATE FAILED raw/pos_lines:store_completeness (1 failing)" in err
+    assert ('{"store_id": "S001", "problem": "header-only POS file (no lines)", '
+            f'"files": "pos/{empty.name}"}}') in err
+
+
+def test_a_warning_is_printed_as_a_warning_and_the_day_publishes_with_the_lost_store_days_counted(
+        data_env, private_landing, monkeypatch, capsys):
+    """The issue's run, from an empty warehouse: a store's file for D-4 is rejected whole
+    (no sku column) and another store never sent its file for D-17. Warnings, not gate
+    failures; exit 0; the manifest counts every open store-day of the trailing year
+    without lines (the generated chain's header-only days included)."""
+    monkeypatch.setenv("LOYALTY_LANDING_DIR", str(private_landing))
+    broken = private_landing / "pos" / "pos_20250402_S002.csv"
+    broken.write_text(broken.read_text(encoding="utf-8").replace(",sku,", ",item,", 1), encoding="utf-8")
+    (private_landing / "pos" / "pos_20250320_S001.csv").unlink()
+    assert loyalty(["run", "--as-of", DAY]) == 0
+    out, err = capsys.readouterr()
+    assert "GATE FAILED" not in err
+    assert "WARNING raw/pos_lines:no_rejected_files (1 failing)" in err and broken.name in err
+    from tests.test_store_gates import _expected_store_days_without_lines
+
+    first_day, last_day = "2025-01-01", EARLIER  # the trailing year, from the first POS day
+    expected = _expected_store_days_without_lines(
+        private_landing, *(date.fromisoformat(d) for d in (first_day, last_day))) | {("S002", "2025-04-02")}
+    assert ("S001", "2025-03-20") in expected and len(expected) > 2  # header-only days count too
+    assert f"WARNING raw/pos_lines:store_days_without_lines ({len(expected)} failing)" in err
+    assert ('{"store_id": "S002", "business_day": "2025-04-02", "problem": "POS file rejected whole", '
+            f'"files": "pos/{broken.name}"}}') in err
+    assert ('{"store_id": "S001", "business_day": "2025-03-20", "problem": "no POS file delivered", '
+            '"files": null}') in err
+    assert f"published: {data_env / 'outbox' / DAY}" in out
+    manifest = json.loads((data_env / "outbox" / DAY / "manifest.json").read_text())
+    assert manifest["store_days_without_lines"] == {
+        "count": len(expected), "first_day": first_day, "last_day": last_day}
 
 
 def test_unknown_product_blocks(env_from, published_earlier, capsys):
@@ -212,3 +254,60 @@ def test_balance_that_disagrees_with_its_ledger_blocks(env_from, built_day):
         WHERE member_id = (SELECT min(member_id) FROM marts.member_points_balances)""",
                             data_dir, extra_checks=(gate,))
     assert _failed_checks(result).get("balances_equal_ledger") == 1
+
+
+def test_money_that_differs_between_raw_lines_and_the_sales_fact_blocks(env_from, built_day):
+    data_dir, _ = env_from(built_day)
+    gate = dg.AssetCheckKey(dg.AssetKey(["marts", "fct_sales_lines"]), "sales_reconciliation")
+    result = _publish_after("""
+        UPDATE marts.fct_sales_lines SET net_amount = net_amount + 1
+        WHERE rowid = (SELECT rowid FROM marts.fct_sales_lines
+                       WHERE business_day = DATE '2025-04-06' ORDER BY txn_id, line_no LIMIT 1)""",
+                            data_dir, extra_checks=(gate,))
+    assert _failed_checks(result) == {"sales_reconciliation": 1}
+    [row] = _evaluation(result, "sales_reconciliation").metadata["failing_sample"].value
+    assert row["business_day"] == "2025-04-06" and row["raw_lines"] == row["fact_lines"]
+    assert float(row["fact_amount"]) - float(row["raw_amount"]) == 1
+
+
+def test_unknown_store_and_product_in_the_sales_fact_reach_the_referential_gate(env_from, built_day):
+    """dbt's relationships tests run in the dbt step; lines changed after it reach the Python gate."""
+    data_dir, _ = env_from(built_day)
+    gate = dg.AssetCheckKey(dg.AssetKey(["marts", "fct_sales_lines"]), "referential_integrity")
+    result = _publish_after("""
+        UPDATE marts.fct_sales_lines SET sku = 'NO-SUCH-SKU'
+        WHERE rowid = (SELECT rowid FROM marts.fct_sales_lines ORDER BY txn_id, line_no LIMIT 1);
+        UPDATE marts.fct_sales_lines SET store_id = 'S999'
+        WHERE rowid = (SELECT rowid FROM marts.fct_sales_lines ORDER BY txn_id DESC, line_no DESC LIMIT 1)""",
+                            data_dir, extra_checks=(gate,))
+    assert _failed_checks(result) == {"referential_integrity": 2}
+    sample = _evaluation(result, "referential_integrity").metadata["failing_sample"].value
+    assert sample == [{"problem": "unknown product", "code": "NO-SUCH-SKU", "lines": "1"},
+                      {"problem": "unknown store", "code": "S999", "lines": "1"}]
+
+
+def test_a_bad_value_in_the_lapsed_extract_fails_its_expectation_suite(env_from, built_day):
+    data_dir, _ = env_from(built_day)
+    result = _publish_after("""
+        UPDATE restricted.lapsed_customers_extract SET winback_priority = 'maybe'
+        WHERE member_id = (SELECT min(member_id) FROM restricted.lapsed_customers_extract)""", data_dir)
+    assert _failed_checks(result) == {"lapsed_extract_expectations_check": 1}
+    failed = _evaluation(result, "lapsed_extract_expectations_check").metadata["failed_expectations"].value
+    assert failed == [{"expectation": "expect_column_values_to_be_in_set", "column": "winback_priority",
+                       "unexpected_count": 1}]
+
+
+def test_the_extract_gate_takes_minors_from_the_marts_own_flag(env_from, built_day):
+    """One under-age rule (dbt macro is_under_age): the gate blocks a member the mart flags
+    as a minor, whatever the birth date says."""
+    data_dir, _ = env_from(built_day)
+    result = _publish_after("""
+        UPDATE marts.lapsed_customers SET is_minor = true
+        WHERE member_id = (SELECT min(member_id) FROM restricted.lapsed_customers_extract)""", data_dir)
+    assert _failed_checks(result) == {"lapsed_extract_rules_check": 1}
+    [row] = _evaluation(result, "lapsed_extract_rules_check").metadata["failing_sample"].value
+    assert row["problem"] == "minor"
+
+
+def _evaluation(result, check_name: str) -> dg.AssetCheckEvaluation:
+    return next(e for e in result.get_asset_check_evaluations() if e.check_name == check_name)

@@ -5,10 +5,11 @@ import dagster as dg
 from quality.gates import GateResult
 
 
-def check_result(gate: GateResult) -> dg.AssetCheckResult:
+def check_result(gate: GateResult,
+                 severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         passed=gate.passed,
-        severity=dg.AssetCheckSeverity.ERROR,
+        severity=severity,
         metadata={
             "failing_count": gate.failing_count,
             "failing_sample": dg.MetadataValue.json(gate.sample),

@@ -8,7 +8,7 @@
 -- ordinary members; an empty segment has no cut-off): vip/key -> must_win_back, ordinary ->
 -- win_back, below -> opportunistic.
 -- Outreach flags: marketing_consent, has_valid_mobile (lapsed.valid_mobile_pattern, whole value),
--- is_minor (under privacy.minor_age on D; unknown birth date: not a minor).
+-- is_minor (under privacy.minor_age on D by macro is_under_age; unknown birth date: not a minor).
 {%- set basis_days = program_number('tiers.basis_days', min=1) %}
 
 with members as (
@@ -89,7 +89,7 @@ select
     coalesce(members.marketing_consent, false) as marketing_consent,
     coalesce({{ regex_full_match('members.mobile', program('lapsed.valid_mobile_pattern')) }}, false) as has_valid_mobile,
     coalesce(
-        cast({{ dbt.dateadd('year', program_number('privacy.minor_age', min=0), 'members.birth_date') }} as date) > {{ as_of_date() }},
+        {{ is_under_age('members.birth_date', program_number('privacy.minor_age', min=0), as_of_date()) }},
         false
     ) as is_minor,
     {{ as_of_date() }} as as_of

@@ -14,6 +14,7 @@ from orchestration.defs.publish.outbox import (
 from orchestration.defs.publish.serving import PREVIEWED_MARTS, markdown_preview, refresh_serving_copy
 from orchestration.defs.resources import WarehouseResource
 from orchestration.settings import program_sha256
+from quality.gates import store_days_without_lines
 
 PUBLISHED_OUTBOX = dg.AssetKey(["publish", "outbox"])
 SERVING_COPY = dg.AssetKey(["publish", "serving_copy"])
@@ -97,6 +98,8 @@ def outbox(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> d
     folder = staging_dir(settings.outbox_dir, as_of)
     with warehouse.connect(read_only=True) as con:
         left_out = dict(con.execute(LEFT_OUT_SQL).fetchall())
+        # the warning check's count: trailing-year figures miss these store-days' sales
+        without_lines = store_days_without_lines(con, as_of)
         files = {}
         for name in EXTRACTS:
             rows = con.execute(f"SELECT count(*) FROM read_csv('{folder / (name + '.csv')}', "
@@ -106,7 +109,9 @@ def outbox(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> d
     manifest = write_manifest(
         folder, as_of, files, checks_passed=passed_in_this_run(context),
         program_sha256=program_sha256(settings.program_path),
-        extra={"lapsed_at_risk_left_out": {"by_reason": left_out, "total": sum(left_out.values())}})
+        extra={"lapsed_at_risk_left_out": {"by_reason": left_out, "total": sum(left_out.values())},
+               "store_days_without_lines": {"count": without_lines.failing_count,
+                                            **without_lines.details["window"]}})
     target = publish(folder, settings.outbox_dir, as_of)
     context.log.info(f"published {target}")
     return dg.MaterializeResult(metadata={
@@ -117,6 +122,7 @@ def outbox(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> d
         "tier_list_rows": files["tier_list.csv"],
         "lapsed_customers_rows": files["lapsed_customers.csv"],
         "lapsed_at_risk_left_out": dg.MetadataValue.json(manifest["lapsed_at_risk_left_out"]),
+        "store_days_without_lines": without_lines.failing_count,
         "manifest": dg.MetadataValue.json(json.loads((target / "manifest.json").read_text())),
     })
 

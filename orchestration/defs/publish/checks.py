@@ -82,8 +82,7 @@ def lapsed_extract_rules_check(context: dg.AssetCheckExecutionContext,
     with warehouse.connect(read_only=True) as con:
         gate = lapsed_extract_rules(
             con, _staged_csv(warehouse, context.partition_key, "lapsed_customers"), context.partition_key,
-            lapsed_days=program["lapsed"]["days"], minor_age=program["privacy"]["minor_age"],
-            mobile_pattern=program["lapsed"]["valid_mobile_pattern"])
+            lapsed_days=program["lapsed"]["days"], mobile_pattern=program["lapsed"]["valid_mobile_pattern"])
     return check_result(gate)
 
 
