@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import pytest
 from dagster._core.instance.ref import InstanceRef
 
 from orchestration.instance import DAGSTER_YAML
+from processes import copy_sources_without_manifest
 from orchestration.run_guard import (
     WarehouseBusyError, abandoned_runs, file_lock_owner, run_alive, wait_until_file_free, warehouse_lock,
 )
@@ -94,20 +94,11 @@ def published(outbox_dir: Path) -> dict:
             "left_out": manifest["lapsed_at_risk_left_out"]}
 
 
-def fresh_install_copy(target: Path) -> Path:
-    """The sources as `pip install .` leaves them: no dbt manifest prepared."""
-    for folder in ("orchestration", "ingestion", "quality", "dbt_project"):
-        shutil.copytree(REPO / folder, target / folder,
-                        ignore=shutil.ignore_patterns("target", "logs", "__pycache__", "dbt_packages"))
-    shutil.copy(REPO / "pyproject.toml", target / "pyproject.toml")  # dagster finds the defs folder by it
-    return target
-
-
 def test_runs_killed_in_ingestion_dbt_and_publishing_are_failed_and_the_next_run_publishes_once(
         tmp_path, small_landing, monkeypatch):
     # The uninterrupted reference runs meanwhile, from a fresh copy of the sources (no dbt
     # manifest: the CLI prepares it) with a PATH that lacks the virtualenv.
-    source_copy = fresh_install_copy(tmp_path / "installed")
+    source_copy = copy_sources_without_manifest(tmp_path / "installed")
     reference_env = run_env(tmp_path / "reference", tmp_path / "reference_home", small_landing,
                             PATH="/usr/bin:/bin", PYTHONPATH=str(source_copy))
     reference_log = tmp_path / "reference.log"

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -28,6 +27,7 @@ import pytest
 
 from orchestration.instance_postgres import main as write_postgres_instance
 from orchestration.local_postgres import DAGSTER_DATABASE, LocalPostgres, LocalPostgresError
+from processes import stop_process_group
 
 opt_in = pytest.mark.skipif(
     os.environ.get("LOYALTY_TEST_POSTGRES") != "1",
@@ -92,21 +92,6 @@ def _run(command: list[str], env: dict[str, str], timeout: float) -> subprocess.
     done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, f"{' '.join(command)} exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
     return done
-
-
-def _stop_process_group(process: subprocess.Popen, timeout: float = 60) -> None:
-    """SIGTERM to the group the daemon leads (its code server and run workers), then SIGKILL."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
-    try:  # children that outlived the daemon
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def _wait_for_backfill_runs(instance, backfill_id: str, expected: int, daemon: subprocess.Popen,
@@ -184,7 +169,7 @@ def test_daily_run_and_backfill_recorded_in_postgres(team_env, postgres_server, 
         with dg.DagsterInstance.get() as instance:
             backfill_runs = _wait_for_backfill_runs(instance, backfill_id, len(BACKFILL_DAYS), daemon, daemon_log)
     finally:
-        _stop_process_group(daemon)
+        stop_process_group(daemon, timeout=60)
 
     # 3. What the team sees, read back from the Postgres-backed instance.
     with dg.DagsterInstance.get() as instance:

@@ -4,7 +4,6 @@ by an earlier version."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ import yaml
 from dagster._core.instance.ref import InstanceRef
 
 from orchestration.instance import DAGSTER_YAML, PREVIOUS_DAGSTER_YAMLS, ensure_dagster_home
+from processes import copy_sources_without_manifest
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -24,18 +24,10 @@ print("assets:", len(list(graph.get_all_asset_keys())))
 """
 
 
-def sources_without_manifest(target: Path) -> Path:
-    for folder in ("orchestration", "ingestion", "quality", "dbt_project"):
-        shutil.copytree(REPO / folder, target / folder,
-                        ignore=shutil.ignore_patterns("target", "logs", "__pycache__", "dbt_packages"))
-    shutil.copy(REPO / "pyproject.toml", target / "pyproject.toml")  # dagster finds the defs folder by it
-    return target
-
-
 def test_dagster_dev_loads_the_definitions_when_the_virtualenv_is_not_on_path(tmp_path):
     """`.venv/bin/dagster dev` without an activated venv: the code server prepares the dbt
     manifest (dagster-dbt's preparer used to look for `dbt` on PATH and fail)."""
-    copy = sources_without_manifest(tmp_path / "src")
+    copy = copy_sources_without_manifest(tmp_path / "src")
     env = {**os.environ, "PATH": "/usr/bin:/bin", "PYTHONPATH": str(copy), "DAGSTER_IS_DEV_CLI": "1",
            "DAGSTER_HOME": str(tmp_path / "home")}
     done = subprocess.run([sys.executable, "-c", LOAD_DEFINITIONS], cwd=copy, env=env,

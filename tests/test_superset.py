@@ -33,6 +33,7 @@ import pytest
 import yaml
 
 from conftest import REPO_ROOT, SMALL_CHAIN
+from processes import stop_process_group
 
 needs_superset = pytest.mark.skipif(os.environ.get("LOYALTY_TEST_SUPERSET") != "1",
                                     reason="Superset test is opt-in: LOYALTY_TEST_SUPERSET=1 (make test-superset)")
@@ -157,12 +158,7 @@ def superset(tmp_path_factory, small_landing):
             time.sleep(1)
         yield Superset(base_url, env, data_dir, log, admin)
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=30)
+        stop_process_group(server)
 
 
 def _dashboard_charts(api: Api) -> dict[str, int]:
