@@ -311,3 +311,22 @@ def test_the_extract_gate_takes_minors_from_the_marts_own_flag(env_from, built_d
 
 def _evaluation(result, check_name: str) -> dg.AssetCheckEvaluation:
     return next(e for e in result.get_asset_check_evaluations() if e.check_name == check_name)
+
+
+def test_an_earlier_file_re_delivered_broken_drops_its_lines_from_the_marts_and_publishes(
+        env_from, published_earlier, capsys):
+    """A POS file of an earlier day, loaded before, is re-delivered unreadable: its rows leave
+    raw.pos_lines (the current version of that file has none), so that day must be rebuilt
+    without them. The day publishes with warnings; the sales fact equals the raw lines."""
+    data_dir, landing = env_from(published_earlier, copy_landing=True)
+    resent = landing / "pos" / "pos_20250402_S002.csv"
+    resent.write_text(resent.read_text(encoding="utf-8").replace(",sku,", ",item,", 1), encoding="utf-8")
+    assert loyalty(["run", "--as-of", DAY]) == 0
+    err = capsys.readouterr().err
+    assert "GATE FAILED" not in err
+    assert ('{"store_id": "S002", "business_day": "2025-04-02", "problem": "POS file rejected whole", '
+            f'"files": "pos/{resent.name}"}}') in err
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        fact_lines = con.execute("SELECT count(*) FROM marts.fct_sales_lines WHERE business_day = '2025-04-02' "
+                                 "AND store_id = 'S002'").fetchone()[0]
+    assert fact_lines == 0

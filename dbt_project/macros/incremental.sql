@@ -28,9 +28,12 @@
 
 
 {#
-  Per business day with POS lines landed (<= D): the load watermark, i.e. the latest
-  loaded_at of the day's POS files in raw.ingested_files (files inserted without
-  bookkeeping, as in unit fixtures, get 1970-01-01).
+  Per business day with POS lines landed or a POS file recorded (<= D): the load watermark,
+  i.e. the latest loaded_at of any of the day's POS file records in raw.ingested_files.
+  Rejected records count too: a loaded file re-delivered unreadable takes its rows out of
+  raw.pos_lines, and the day must be rebuilt without them. Days with records but no lines
+  left are rebuilt empty (delete_days_after_as_of removes their rows). Rows inserted without
+  bookkeeping, as in unit fixtures, get 1970-01-01.
 #}
 {% macro pos_day_watermarks() -%}
     select
@@ -40,11 +43,14 @@
         select distinct business_day
         from {{ source('raw', 'pos_lines') }}
         where business_day <= {{ as_of_date() }}
+        union
+        select distinct business_day
+        from {{ ingested_files_relation() }}
+        where source = 'pos_lines' and business_day <= {{ as_of_date() }}
     ) as landed
     left join {{ ingested_files_relation() }} as files
         on files.business_day = landed.business_day
         and files.source = 'pos_lines'
-        and files.status <> 'rejected'
     group by landed.business_day
 {%- endmacro %}
 
@@ -71,10 +77,25 @@
 {%- endmacro %}
 
 
-{# Pre-hook of every business-day incremental model: drop the days after D. #}
+{#
+  Pre-hook of every business-day incremental model: drop the days after D, and the days whose
+  POS files were all rejected or emptied (recorded, no line left: the insert has no row to
+  replace them with).
+#}
 {% macro delete_days_after_as_of() -%}
     {%- if is_incremental() -%}
-        delete from {{ this }} where business_day > {{ as_of_date() }}
+        delete from {{ this }}
+        where business_day > {{ as_of_date() }}
+            or business_day in (
+                select files.business_day
+                from {{ ingested_files_relation() }} as files
+                where files.source = 'pos_lines'
+                    and files.business_day <= {{ as_of_date() }}
+                    and not exists (
+                        select 1 from {{ source('raw', 'pos_lines') }} as lines
+                        where lines.business_day = files.business_day
+                    )
+            )
     {%- else -%}
         select 1
     {%- endif -%}
