@@ -30,7 +30,7 @@ from ingestion.contract import Source
 from ingestion.owner_only import make_owner_only, owner_only_dir, owner_only_umask
 from ingestion.reader import (
     FileRejected, ReadResult, RowFaults, canonical_frame, map_headers, parse_csv, prepare_csv, ragged_rows,
-    read_csv_text, read_parquet_bytes,
+    read_csv_cutting_long_rows, read_parquet_bytes,
 )
 from ingestion.sink import FileRecord, FileVersion, LoadedVersion, WarehouseSink
 from ingestion.validate import BatchContext, check_batch, parse_batch
@@ -403,15 +403,8 @@ def _parse_group(header, members, source, aliases):
     counts = np.array([m[2] for m in members], dtype=np.int64)
     body = b"".join(m[1] for m in members)
     text = header + b"\n" + body
-    long_rows = False
-    try:
-        frame = read_csv_text(text, truncate_ragged_lines=False)
-    except Exception:  # a row with too many fields (or worse): cut them, then find them
-        long_rows = True
-        try:
-            frame = read_csv_text(text, truncate_ragged_lines=True)
-        except Exception:
-            frame = None
+    frame, strict_error = read_csv_cutting_long_rows(text)
+    long_rows = strict_error is not None
     del text
     ok = frame is not None and frame.height == int(counts.sum()) and frame.columns == headers
     faults = None

@@ -177,20 +177,28 @@ def read_csv_text(data: bytes, *, truncate_ragged_lines: bool) -> pl.DataFrame:
                        truncate_ragged_lines=truncate_ragged_lines)
 
 
+def read_csv_cutting_long_rows(data: bytes) -> tuple[pl.DataFrame | None, Exception | None]:
+    """(frame, the strict read's error): a row with too many fields makes the strict read fail
+    and is then cut to the header's width (ragged_rows finds it); frame is None when even the
+    lenient read fails (bad quoting)."""
+    try:
+        return read_csv_text(data, truncate_ragged_lines=False), None
+    except Exception as exc:
+        try:
+            return read_csv_text(data, truncate_ragged_lines=True), exc
+        except Exception:
+            return None, exc
+
+
 def parse_csv(data: bytes, source: Source, *, file_label: str, encoding: str,
               aliases: dict[str, str] | None = None) -> ReadResult:
     """One CSV file. Rows with more or fewer fields than the header are bad rows
     (`ReadResult.faults`); only text that polars cannot parse at all (bad quoting) or
     whose records cannot be told apart rejects the file."""
-    strict_error: Exception | None = None
-    try:
-        frame = read_csv_text(data, truncate_ragged_lines=False)
-    except Exception as exc:  # too many fields in a row (found below), or bad quoting
-        strict_error = exc
-        try:
-            frame = read_csv_text(data, truncate_ragged_lines=True)
-        except Exception:
-            raise FileRejected(f"{file_label}: not a well-formed CSV file ({_first_line(exc)})") from exc
+    frame, strict_error = read_csv_cutting_long_rows(data)
+    if frame is None:
+        raise FileRejected(f"{file_label}: not a well-formed CSV file ({_first_line(strict_error)})") \
+            from strict_error
     columns = frame.width
     if strict_error is None and b'"' not in data and data.count(b",") == (frame.height + 1) * (columns - 1):
         faults = None  # no row is longer (polars said so) and none is shorter (the comma count says so)
