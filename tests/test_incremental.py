@@ -22,10 +22,16 @@ INCREMENTAL = ("intermediate.int_pos_transactions_by_day", "intermediate.int_car
                "intermediate.int_card_category_daily_sales", "marts.fct_sales_lines")
 
 
-def _run(data_dir: Path, as_of: str, *extra: str) -> None:
-    result = run_dbt("run", data_dir, load_default_program(), as_of=as_of) if not extra else _run_with(
-        data_dir, as_of, extra)
+def _run(data_dir: Path, as_of: str, *extra: str) -> bool:
+    """dbt run as the orchestrator does it: when the run stops with FULL_REFRESH_REQUIRED, the
+    same run again with --full-refresh. True when it had to."""
+    result = _run_with(data_dir, as_of, extra)
+    if not result.success and "FULL_REFRESH_REQUIRED" in str(result.exception):
+        result = _run_with(data_dir, as_of, (*extra, "--full-refresh"))
+        assert result.success, result.exception
+        return True
     assert result.success, result.exception
+    return False
 
 
 def _run_with(data_dir: Path, as_of: str, extra: tuple[str, ...]):
@@ -83,25 +89,19 @@ def _assert_equals_full_refresh(tmp_path: Path, data_dir: Path, as_of: str) -> d
     return incremental
 
 
-def _watermarks(path: Path) -> dict[str, str]:
-    return {str(day): str(mark) for day, mark in _execute(
-        path, "select distinct business_day, loaded_watermark from marts.fct_sales_lines")}
-
-
 def test_incremental_days_equal_full_refresh_with_corrections_and_late_members(tmp_path):
     data_dir = tmp_path / "inc"
     data_dir.mkdir()
     path = make_warehouse(data_dir)
     _record_pos_files(path, "2026-02-06 01:00:00")
 
-    # day by day, then back to an earlier day (days after it are dropped), then forward again
+    # day by day, then back to an earlier day (a full rebuild: days after it are dropped), then forward again
     for as_of in ("2026-01-10", "2026-02-02", "2026-02-05", "2026-01-20"):
-        _run(data_dir, as_of)
+        assert _run(data_dir, as_of) == (as_of == "2026-01-20"), "only going back needs a full rebuild"
         for name in INCREMENTAL:
             assert _execute(path, f"select count(*) from {name} where business_day > ?", [as_of]) == [(0,)]
     _assert_equals_full_refresh(tmp_path, data_dir, "2026-01-20")
     _run(data_dir, "2026-02-04")
-    before = _watermarks(path)
 
     # a corrected POS file for 2026-01-05: new content, loaded later
     _execute(path, "update raw.pos_lines set net_amount = net_amount + 100 where business_day = '2026-01-05'")
@@ -118,35 +118,32 @@ def test_incremental_days_equal_full_refresh_with_corrections_and_late_members(t
         _insert(con, MEMBERS, [_member("M9", "C999", "2025-01-01", "2025-01-01 10:00:00", "2026-02-04", 1)])
     finally:
         con.close()
+    _execute(path, """
+        insert into raw.ingested_files (file_name, source, business_day, sha256, size_bytes, status,
+                                        rows_read, rows_loaded, rows_quarantined, loaded_at)
+        values ('members/members_20260204.csv', 'members', date '2026-02-04', 'sha-late', 1, 'loaded',
+                1, 1, 0, timestamp '2026-02-07 02:00:00')""")
     assert not any(row["card_no"] == "C999" for row in MEMBER_ROWS)
 
-    _run(data_dir, "2026-02-04")
-    after = _watermarks(path)
-    changed = {day for day in after if after[day] != before.get(day)}
-    assert changed == {"2026-01-05"}, "only the corrected day gets a new load watermark"
+    assert not _run(data_dir, "2026-02-04")
+    new_file_days = {str(day) for (day,) in _execute(
+        path, "select business_day from meta.int_days_to_rebuild where has_new_file")}
+    assert new_file_days == {"2026-01-05"}, "only the corrected day's file is new"
     tables = _assert_equals_full_refresh(tmp_path, data_dir, "2026-02-04")
     members = {row[6] for row in tables["marts.fct_sales_lines"] if row[5] == "C999"}
     assert members == {"M9"}, "the late member file re-attributes the card's lines"
 
 
-def _stored_fingerprints(path: Path, table: str) -> dict[str, str]:
-    return {member: str(mark) for member, mark in _execute(
-        path, f"select distinct member_id, input_fingerprint from {table}")}
-
-
-def test_a_changed_member_day_rebuilds_only_that_members_rows(tmp_path):
-    """Member-keyed models keep every other member's rows: a corrected POS file of 2026-01-10
-    (one more line for M1) moves the fingerprints of the members whose cards have lines that
-    day only (M1, and M4 whose card C4 was used that day before M4 joined), and the result
-    still equals a full refresh."""
+def test_a_corrected_day_rewrites_that_day_and_the_later_days_of_its_cards(tmp_path):
+    """The record of what changed: a corrected POS file of 2026-01-10 (one more line for M1)
+    is the only new file; the member-dependent facts also rewrite the later days of the cards
+    with lines that day (C1 of M1 and C4, whose later month-end tiers may move), no other day;
+    and the result still equals a full refresh."""
     data_dir = tmp_path / "inc"
     data_dir.mkdir()
     path = make_warehouse(data_dir)
     _record_pos_files(path, "2026-02-06 01:00:00")
     _run(data_dir, "2026-02-04")
-    member_keyed = ("intermediate.int_member_daily_sales", "intermediate.int_member_sales_lines",
-                    "intermediate.int_member_month_end_tiers", "marts.fct_points_ledger")
-    before = {table: _stored_fingerprints(path, table) for table in member_keyed}
 
     # M1's card C1: one more line on 2026-01-10, delivered as a corrected file of that day
     _execute(path, """
@@ -157,14 +154,42 @@ def test_a_changed_member_day_rebuilds_only_that_members_rows(tmp_path):
                 null, date '2026-01-10', 'pos/pos_20260110_S1.csv', 2);
         update raw.ingested_files set loaded_at = timestamp '2026-02-07 01:00:00'
         where source = 'pos_lines' and business_day = date '2026-01-10'""")
-    _run(data_dir, "2026-02-04")
+    assert not _run(data_dir, "2026-02-04")
 
-    for table in member_keyed:
-        after = _stored_fingerprints(path, table)
-        moved = {member for member in after if after[member] != before[table].get(member)}
-        assert moved <= {"M1", "M4"} and "M1" in moved, f"{table}: rebuilt {moved}"
+    rebuilt = {str(day): (new_file, restated) for day, new_file, restated in _execute(
+        path, "select business_day, has_new_file, is_restated from meta.int_days_to_rebuild")}
+    later_card_days = {str(day) for (day,) in _execute(path, """
+        select distinct business_day from raw.pos_lines
+        where card_no in (select card_no from raw.pos_lines where business_day = date '2026-01-10')
+            and cast(txn_ts as date) >= date '2026-01-10'""")}
+    assert {day for day, (new_file, _) in rebuilt.items() if new_file} == {"2026-01-10"}
+    assert {day for day, (_, restated) in rebuilt.items() if restated} == later_card_days
     tables = _assert_equals_full_refresh(tmp_path, data_dir, "2026-02-04")
     assert any(row[0] == "T03" and row[1] == 2 for row in tables["intermediate.int_member_sales_lines"])
+
+
+def test_a_second_run_of_the_same_day_rewrites_nothing(tmp_path):
+    """A successful build is logged; the same day again, with no new load record, has no day
+    to rewrite. A build that fails half-way is not logged: the next run sees its changes again."""
+    data_dir = tmp_path / "inc"
+    data_dir.mkdir()
+    path = make_warehouse(data_dir)
+    _record_pos_files(path, "2026-02-06 01:00:00")
+    _run(data_dir, "2026-02-04")
+    assert _execute(path, "select count(*) from meta.build_log") == [(1,)]
+    _run(data_dir, "2026-02-04")
+    assert _execute(path, "select count(*) from meta.int_days_to_rebuild") == [(0,)]
+
+    # a re-delivered POS file of 2026-01-10, then a run that stops after the change record
+    # (a partial run: it did not build every incremental model, so it is not logged)
+    _execute(path, "update raw.ingested_files set loaded_at = timestamp '2026-02-08 01:00:00' "
+                   "where business_day = date '2026-01-10'")
+    partial = _run_with(data_dir, "2026-02-04", ("--select", "int_build_scope", "int_days_to_rebuild"))
+    assert partial.success
+    assert _execute(path, "select count(*) from meta.build_log") == [(2,)]
+    _run(data_dir, "2026-02-04")
+    assert {str(d) for (d,) in _execute(path, "select business_day from meta.int_days_to_rebuild "
+                                              "where has_new_file")} == {"2026-01-10"}
 
 
 def test_uniqueness_of_recent_keys_is_checked_against_the_whole_history(tmp_path):

@@ -1,19 +1,7 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    on_schema_change='fail',
-    pre_hook="{{ delete_members_to_rebuild() }}"
-) }}
 -- One row per member and category bought on at least one day (days <= D): distinct purchase
 -- days of the category, the last one, and the median gap between consecutive ones (even
 -- number of gaps: mean of the two middle ones). Feeds the replenishment list.
-with members as (
-
-    {{ members_to_rebuild() }}
-
-),
-
-purchase_days as (
+with purchase_days as (
 
     select
         member_id,
@@ -21,8 +9,7 @@ purchase_days as (
         sales_day,
         lag(sales_day) over (partition by member_id, category order by sales_day) as previous_day
     from {{ ref('int_member_category_daily_sales') }}
-    where member_id in (select member_id from members)
-        and is_purchase_day
+    where is_purchase_day
 
 ),
 
@@ -53,11 +40,8 @@ select
     summary.category,
     summary.last_purchase_date,
     cast(summary.purchase_days as bigint) as purchase_days,
-    medians.median_value as median_gap_days,
-    fingerprints.input_fingerprint
+    medians.median_value as median_gap_days
 from summary
-inner join {{ ref('int_member_fingerprints') }} as fingerprints
-    on fingerprints.member_id = summary.member_id
 left join medians
     on medians.member_id = summary.member_id
     and medians.category = summary.category

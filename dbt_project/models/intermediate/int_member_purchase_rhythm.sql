@@ -1,21 +1,9 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    on_schema_change='fail',
-    pre_hook="{{ delete_members_to_rebuild() }}"
-) }}
 -- One row per member with at least one purchase day (a day with a purchase transaction,
 -- days <= D): first, second and last purchase day, number of distinct purchase days, and the
 -- median gap in days between consecutive purchase days (even number of gaps: the mean of the
 -- two middle ones; null with fewer than 2 purchase days), and the category of the second
 -- purchase day (the category with most spend bought that day, ties by name).
-with members as (
-
-    {{ members_to_rebuild() }}
-
-),
-
-purchase_days as (
+with purchase_days as (
 
     select
         member_id,
@@ -23,8 +11,7 @@ purchase_days as (
         row_number() over (partition by member_id order by sales_day) as day_number,
         lag(sales_day) over (partition by member_id order by sales_day) as previous_day
     from {{ ref('int_member_daily_sales') }}
-    where member_id in (select member_id from members)
-        and purchase_transactions > 0
+    where purchase_transactions > 0
 
 ),
 
@@ -71,7 +58,6 @@ second_purchase_category as (
             on summary.member_id = category_days.member_id
             and summary.second_purchase_date = category_days.sales_day
         where category_days.is_purchase_day
-            and category_days.member_id in (select member_id from members)
     ) as ranked
     where category_rank = 1
 
@@ -84,11 +70,8 @@ select
     second_purchase_category.category as second_purchase_category,
     summary.last_purchase_date,
     cast(summary.purchase_days as bigint) as purchase_days,
-    medians.median_value as median_gap_days,
-    fingerprints.input_fingerprint
+    medians.median_value as median_gap_days
 from summary
-inner join {{ ref('int_member_fingerprints') }} as fingerprints
-    on fingerprints.member_id = summary.member_id
 left join medians
     on medians.member_id = summary.member_id
 left join second_purchase_category

@@ -10,36 +10,46 @@
 -- transactions the multiplier of the matching line (same sku) of the original transaction
 -- (original_txn_id), or 1 when it cannot be found; original_member_id is the member of
 -- that original transaction (null when not found).
--- Member-keyed incremental: a run rebuilds the members whose input_fingerprint changed, plus
--- the members with a return whose original is not their own (its multiplier belongs to
--- another member's inputs): rare, rebuilt every run so it is never stale.
-{%- set foreign_returns -%}
-    select member_id from {{ this }}
-    where is_return and (original_member_id is null or original_member_id <> member_id)
-{%- endset %}
+-- Partitioned by business day: a run rewrites the days with a new or corrected file and the
+-- days whose attribution or multipliers may have changed (int_days_to_rebuild).
 {{ config(
     materialized='incremental',
-    incremental_strategy='append',
-    on_schema_change='fail',
-    pre_hook="{{ delete_members_to_rebuild('member_id in (' ~ foreign_returns ~ ')') }}"
+    incremental_strategy=partition_overwrite_strategy(),
+    unique_key='business_day',
+    partition_by=['business_day'],
+    on_schema_change='fail'
 ) }}
+-- depends_on: {{ ref('int_days_to_rebuild') }}
 
--- Every big input is narrowed to the members (and their cards) being rebuilt first.
-with members as (
+with transactions as (
 
-    select member_id, card_no
-    from {{ ref('int_member_fingerprints') }}
-    where member_id in ({{ members_to_rebuild() }})
+    select transactions.txn_id, transactions.business_day, transactions.card_no, transactions.sales_day,
+        transactions.is_purchase, transactions.is_return
+    from {{ ref('int_pos_transactions_by_day') }} as transactions
+    where {{ in_days_to_rebuild('transactions.business_day', member_dependent=true) }}
+        and transactions.card_no is not null
 
 ),
 
-transactions as (
+attribution as (
 
-    select transactions.txn_id, transactions.member_id, transactions.sales_day,
-        transactions.is_purchase, transactions.is_return
-    from {{ ref('int_pos_transactions') }} as transactions
-    where transactions.card_no in (select card_no from members)
-        and transactions.member_id in (select member_id from members)
+    {{ attributed_members('select card_no, sales_day from transactions') }}
+
+),
+
+member_transactions as (
+
+    select transactions.*, attribution.member_id
+    from transactions
+    inner join attribution
+        on attribution.card_no = transactions.card_no
+        and attribution.sales_day = transactions.sales_day
+
+),
+
+members as (
+
+    select distinct member_id from member_transactions
 
 ),
 
@@ -57,12 +67,14 @@ lines as (
         lines.qty,
         lines.net_amount,
         lines.original_txn_id,
+        lines.business_day,
         transactions.is_purchase,
         transactions.is_return
     from {{ ref('stg_pos__lines') }} as lines
-    inner join transactions
+    inner join member_transactions as transactions
         on transactions.txn_id = lines.txn_id
-    where lines.card_no in (select card_no from members)
+        and transactions.business_day = lines.business_day
+    where {{ in_days_to_rebuild('lines.business_day', member_dependent=true) }}
 
 ),
 
@@ -97,6 +109,7 @@ multipliers as (
         with_member.qty,
         with_member.net_amount,
         with_member.original_txn_id,
+        with_member.business_day,
         with_member.is_purchase,
         with_member.is_return,
         coalesce(month_end_tiers.points_multiplier, {{ sql_decimal(1, 2, 9) }}) as tier_multiplier,
@@ -144,12 +157,13 @@ returned_transactions as (
 
 known_lines as (
 
-    -- the lines built now, and (incremental) the lines of every member kept from earlier runs
+    -- the lines built now, and (incremental) the lines of the days kept from earlier runs
     select txn_id, sku, member_id, line_multiplier from applied
     {%- if is_incremental() %}
     union all
     select txn_id, sku, member_id, line_multiplier from {{ this }}
     where txn_id in (select txn_id from returned_transactions)
+        and not ({{ in_days_to_rebuild(member_dependent=true) }})
     {%- endif %}
 
 ),
@@ -191,10 +205,8 @@ select
         else applied.line_multiplier
     end as points_multiplier,
     case when applied.is_return then original_lines.member_id end as original_member_id,
-    fingerprints.input_fingerprint
+    applied.business_day
 from applied
-inner join {{ ref('int_member_fingerprints') }} as fingerprints
-    on fingerprints.member_id = applied.member_id
 left join original_lines
     on original_lines.txn_id = applied.original_txn_id
     and original_lines.sku = applied.sku

@@ -6,23 +6,12 @@
 --   redeem   -points of each accepted redemption (activated, non-cancelled card), on its day;
 --   adjust   signed points of each manual adjustment of a known member, on its day.
 -- multiplier: the highest points multiplier of the transaction's lines (earn/return), else null.
--- Member-keyed incremental: a run rebuilds the members whose input_fingerprint changed
--- (their fingerprint also changes when a return becomes due for posting or an entry's day is reached).
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    on_schema_change='fail',
-    pre_hook="{{ delete_members_to_rebuild() }}"
-) }}
+-- Rebuilt whole each run from the points lines (int_member_sales_lines, partitioned by business
+-- day) and the small welcome, redemption and adjustment sets: returns come due and entries are
+-- reached as D moves, with no bookkeeping.
 {%- set delay = program_number('points.return_posting_delay_days', min=0) %}
 
-with members as (
-
-    {{ members_to_rebuild() }}
-
-),
-
-transaction_points as (
+with transaction_points as (
 
     select
         txn_id,
@@ -33,8 +22,7 @@ transaction_points as (
         sum(net_amount * points_multiplier) as weighted_amount,
         max(points_multiplier) as multiplier
     from {{ ref('int_member_sales_lines') }}
-    where (is_purchase or is_return)
-        and member_id in (select member_id from members)
+    where is_purchase or is_return
     group by txn_id, member_id, sales_day, is_purchase, is_return
 
 ),
@@ -50,7 +38,6 @@ entries as (
         cast(null as decimal(9, 2)) as multiplier
     from {{ ref('int_members_as_of') }}
     where join_date <= {{ as_of_date() }}
-        and member_id in (select member_id from members)
 
     union all
 
@@ -88,7 +75,6 @@ entries as (
         cast(null as decimal(9, 2))
     from {{ ref('int_redemptions_checked') }}
     where is_accepted
-        and member_id in (select member_id from members)
 
     union all
 
@@ -103,7 +89,6 @@ entries as (
     inner join {{ ref('int_members_as_of') }} as members
         on members.member_id = adjustments.member_id
     where adjustments.adjusted_day <= {{ as_of_date() }}
-        and adjustments.member_id in (select member_id from members)
 
 )
 
@@ -113,8 +98,5 @@ select
     entries.entry_type,
     cast(entries.points as integer) as points,
     entries.source_id,
-    cast(entries.multiplier as decimal(9, 2)) as multiplier,
-    fingerprints.input_fingerprint
+    cast(entries.multiplier as decimal(9, 2)) as multiplier
 from entries
-inner join {{ ref('int_member_fingerprints') }} as fingerprints
-    on fingerprints.member_id = entries.member_id

@@ -1,29 +1,26 @@
 {{ config(
     materialized='incremental',
-    incremental_strategy=business_day_incremental_strategy(),
+    incremental_strategy=partition_overwrite_strategy(),
     unique_key='business_day',
-    on_schema_change='fail',
-    pre_hook="{{ delete_days_after_as_of() }}"
+    partition_by=['business_day'],
+    on_schema_change='fail'
 ) }}
+-- depends_on: {{ ref('int_days_to_rebuild') }}
 -- The sales fact: every staged POS line (days <= D) with its transaction's member.
 -- Non-member lines (no card, unknown card, card used before joining) keep member_id null.
--- Incremental by business day: a run (re)builds the days that are new, whose files were
--- loaded or corrected after the day's loaded_watermark, or whose member attribution changed
--- (a late member file, a reissued card, a rebuild of an earlier D), and drops days > D.
-{%- set attribution_changed_days %}
-    select distinct built.business_day
-    from {{ this }} as built
-    left join {{ ref('int_card_day_members') }} as attribution
-        on attribution.card_no = built.card_no
-        and attribution.sales_day = built.sales_day
-    where built.card_no is not null
-        and built.business_day <= {{ as_of_date() }}
-        and coalesce(built.member_id, '') <> coalesce(attribution.member_id, '')
-{%- endset %}
+-- Partitioned by business day: a run rewrites the days with a new or corrected file and the
+-- days whose member attribution may have changed (int_days_to_rebuild).
+with transactions as (
 
-with days as (
+    select txn_id, business_day, card_no, sales_day
+    from {{ ref('int_pos_transactions_by_day') }}
+    where {{ in_days_to_rebuild(member_dependent=true) }}
 
-    {{ business_days_to_process(attribution_changed_days) }}
+),
+
+attribution as (
+
+    {{ attributed_members('select card_no, sales_day from transactions where card_no is not null') }}
 
 )
 
@@ -42,14 +39,12 @@ select
     lines.discount,
     lines.net_amount,
     lines.original_txn_id,
-    lines.business_day,
-    days.loaded_watermark
+    lines.business_day
 from {{ ref('stg_pos__lines') }} as lines
-inner join days
-    on days.business_day = lines.business_day
-inner join {{ ref('int_pos_transactions_by_day') }} as transactions
+inner join transactions
     on transactions.txn_id = lines.txn_id
     and transactions.business_day = lines.business_day
-left join {{ ref('int_card_day_members') }} as attribution
+left join attribution
     on attribution.card_no = transactions.card_no
     and attribution.sales_day = transactions.sales_day
+where {{ in_days_to_rebuild('lines.business_day', member_dependent=true) }}

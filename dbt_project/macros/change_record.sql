@@ -1,0 +1,201 @@
+{#
+  The one record of what changed (issue 11). Every incremental model reads it; none scans its
+  own table to find what is stale.
+
+    meta.build_log            one row per SUCCESSFUL build: the as-of date, the latest load
+                              record it saw (loaded_through) and the program configuration.
+                              Written by the on-run-end hook only when every node of the run
+                              succeeded and the run built every incremental model, so a run that
+                              fails half-way leaves the previous row in place: the next run sees
+                              the same changes again and rebuilds them (every incremental model
+                              replaces whole partitions, so building a change twice is harmless).
+    int_build_scope           one row: this run's as-of date and load horizon, the previous
+                              successful build's, and the first month-end to re-evaluate.
+    int_days_to_rebuild       the business days this run rewrites, with why.
+
+  What needs a full rebuild instead (the as-of date moved back, the program changed, a built day
+  lost all its lines) stops the run at its start with FULL_REFRESH_REQUIRED: the orchestrator
+  then runs the same build with --full-refresh (orchestration/defs/transform/assets.py).
+#}
+
+{% macro build_log_relation() -%}
+    {{ return(api.Relation.create(database=target.database, schema='meta', identifier='build_log')) }}
+{%- endmacro %}
+
+
+{# The program configuration as stored in the build log (compared as JSON by the orchestrator). #}
+{% macro program_json() -%}
+    {{ return(tojson(var('program'), sort_keys=true)) }}
+{%- endmacro %}
+
+
+{# on-run-start: the build log exists (an empty one means: no successful build yet). #}
+{% macro create_build_log() -%}
+    create schema if not exists meta;
+    create table if not exists {{ build_log_relation() }} (
+        as_of_date date,
+        loaded_through timestamp,
+        program_json {{ dbt.type_string() }},
+        finished_at timestamp
+    )
+{%- endmacro %}
+
+
+{# The latest successful build (a select of one row at most). #}
+{% macro previous_build() -%}
+    select as_of_date, loaded_through, program_json
+    from {{ build_log_relation() }}
+    where finished_at = (select max(finished_at) from {{ build_log_relation() }})
+{%- endmacro %}
+
+
+{#
+  on-run-start: an incremental run that cannot be right stops here, naming why:
+    - the as-of date is before the last successful build's (days after it would stay);
+    - the program configuration changed (every point and tier depends on it);
+    - a business day built before has POS file records loaded since and no line left (a
+      partition overwrite has no row to replace the day's rows with).
+#}
+{% macro require_full_refresh_when_needed() -%}
+    {%- if execute and not flags.FULL_REFRESH -%}
+        {%- set previous = run_query(previous_build()) -%}
+        {%- if previous.rows | length > 0 -%}
+            {%- set last = previous.rows[0] -%}
+            {%- set as_of = run_query('select ' ~ as_of_date()).columns[0].values()[0] -%}
+            {%- set reasons = [] -%}
+            {%- if as_of < last['as_of_date'] -%}
+                {%- do reasons.append('the as-of date ' ~ as_of ~ ' is before the last build (' ~ last['as_of_date'] ~ ')') -%}
+            {%- endif -%}
+            {%- if fromjson(last['program_json']) != var('program') -%}
+                {%- do reasons.append('the program configuration changed since the last build') -%}
+            {%- endif -%}
+            {%- set emptied -%}
+                select min(files.business_day)
+                from {{ ingested_files_relation() }} as files
+                where files.source = 'pos_lines'
+                    and files.business_day <= {{ sql_date(last['as_of_date']) }}
+                    and files.loaded_at > {{ sql_timestamp(last['loaded_through']) }}
+                    and not exists (
+                        select 1 from {{ source('raw', 'pos_lines') }} as lines
+                        where lines.business_day = files.business_day
+                    )
+            {%- endset -%}
+            {%- set emptied_day = run_query(emptied).columns[0].values()[0] -%}
+            {%- if emptied_day is not none -%}
+                {%- do reasons.append('business day ' ~ emptied_day ~ ' lost all its POS lines') -%}
+            {%- endif -%}
+            {%- if reasons -%}
+                {{ exceptions.raise_compiler_error('FULL_REFRESH_REQUIRED: ' ~ reasons | join('; ') ~ ' (run again with --full-refresh)') }}
+            {%- endif -%}
+        {%- endif -%}
+    {%- endif -%}
+    select 1
+{%- endmacro %}
+
+
+{#
+  on-run-end: record the build when every node succeeded and every incremental model ran
+  (a run of a subset of models must not mark changes as built for the models it skipped).
+#}
+{% macro record_successful_build(results) -%}
+    {%- if execute -%}
+        {%- set failed = results | rejectattr('status', 'in', ['success', 'pass', 'warn']) | list -%}
+        {%- set ran = results | map(attribute='node') | map(attribute='unique_id') | list -%}
+        {%- set incremental = graph.nodes.values()
+            | selectattr('resource_type', 'equalto', 'model')
+            | selectattr('config.materialized', 'equalto', 'incremental')
+            | map(attribute='unique_id') | list -%}
+        {%- set missing = incremental | reject('in', ran) | list -%}
+        {%- if not failed and not missing -%}
+            insert into {{ build_log_relation() }} (as_of_date, loaded_through, program_json, finished_at)
+            select as_of_date, loaded_through, {{ sql_string(program_json()) }}, {{ dbt.current_timestamp() }}
+            from {{ api.Relation.create(database=target.database, schema='meta', identifier='int_build_scope') }}
+        {%- else -%}
+            select 1
+        {%- endif -%}
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#
+  Filter of a day-partitioned model: the business days this run rewrites (all days <= D on a
+  first build or a full refresh). `member_dependent`: the model's rows also depend on member
+  attribution or points multipliers, so the restated days count too.
+#}
+{% macro in_days_to_rebuild(column='business_day', member_dependent=false) -%}
+    {%- if is_incremental() -%}
+        {{ column }} in (
+            select business_day from {{ ref('int_days_to_rebuild') }}
+            {%- if not member_dependent %} where has_new_file{% endif %}
+        )
+    {%- else -%}
+        {{ column }} <= {{ as_of_date() }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{# The strategy that replaces whole partitions (business days, month-ends): per adapter. #}
+{% macro partition_overwrite_strategy() -%}
+    {{ return(adapter.dispatch('partition_overwrite_strategy', 'loyalty_warehouse')()) }}
+{%- endmacro %}
+
+{% macro default__partition_overwrite_strategy() -%}
+    {{ exceptions.raise_compiler_error('no partition overwrite strategy for adapter ' ~ adapter.type() ~ ': add one in macros/change_record.sql') }}
+{%- endmacro %}
+
+{# DuckDB: delete the partitions present in the batch, insert the batch (one transaction). #}
+{% macro duckdb__partition_overwrite_strategy() -%}
+    {{ return('delete+insert') }}
+{%- endmacro %}
+
+{# Spark on Parquet: dynamic partition overwrite of the partitions written by the batch. #}
+{% macro spark__partition_overwrite_strategy() -%}
+    {{ return('insert_overwrite') }}
+{%- endmacro %}
+
+
+{#
+  Member attribution of card-days: for each (card_no, sales_day) of the select `card_days`, the
+  member whose card_no matches and whose join_date <= sales_day (the latest such member if a
+  card was reissued; ties by member_id); no row when none (an unknown card, a card used before
+  its member joined). Members as known on D.
+#}
+{% macro attributed_members(card_days) -%}
+    select card_no, sales_day, member_id
+    from (
+        select
+            card_days.card_no,
+            card_days.sales_day,
+            members.member_id,
+            row_number() over (
+                partition by card_days.card_no, card_days.sales_day
+                order by members.join_date desc, members.member_id
+            ) as match_rank
+        from (select distinct card_no, sales_day from ({{ card_days }}) as wanted) as card_days
+        inner join {{ ref('int_members_as_of') }} as members
+            on members.card_no = card_days.card_no
+            and members.join_date <= card_days.sales_day
+    ) as matches
+    where match_rank = 1
+{%- endmacro %}
+
+
+{#
+  raw.ingested_files: ingestion's bookkeeping of every landing file (not a lineage asset,
+  so not a dbt source: it is written in the same transaction as the raw rows it describes).
+#}
+{% macro ingested_files_relation() -%}
+    {{ return(api.Relation.create(database=target.database, schema='raw', identifier='ingested_files')) }}
+{%- endmacro %}
+
+
+{# Literals of values read back from the warehouse (a date, a timestamp). #}
+{% macro sql_date(value) -%}
+    cast('{{ value }}' as date)
+{%- endmacro %}
+
+{% macro sql_timestamp(value) -%}
+    cast('{{ value }}' as timestamp)
+{%- endmacro %}

@@ -1,0 +1,75 @@
+{{ config(schema='meta') }}
+-- The member part of the record of what changed (macros/change_record.sql): one row per member
+-- with member rows new since the last successful build (loaded since, or come into view as D
+-- moved), with the card and join date before the change (null: a new member) and now.
+--   attribution_moved  the card or join date changed: the old and new card's lines change member;
+--   evaluate_from      month-end tiers from this day on change (a new member, a moved attribution).
+with scope as (
+
+    select * from {{ ref('int_build_scope') }}
+
+),
+
+changed_member_rows as (
+
+    select rows.member_id, min(rows.updated_at) as changed_from
+    from {{ ref('stg_members__members') }} as rows
+    left join {{ ingested_files_relation() }} as files
+        on files.file_name = rows._source_file
+        and files.source = 'members'
+    cross join scope
+    where cast(rows.updated_at as date) <= scope.as_of_date
+        and (scope.previous_as_of_date is null
+            or files.loaded_at > scope.previous_loaded_through
+            or rows.business_day > scope.previous_as_of_date
+            or cast(rows.updated_at as date) > scope.previous_as_of_date)
+    group by rows.member_id
+
+),
+
+-- each changed member's card and join date before the change (none: a new member)
+before_change as (
+
+    select member_id, card_no, join_date
+    from (
+        select
+            versions.member_id,
+            versions.card_no,
+            versions.join_date,
+            row_number() over (partition by versions.member_id order by versions.valid_from desc) as recency
+        from {{ ref('int_member_versions') }} as versions
+        inner join changed_member_rows as changed
+            on changed.member_id = versions.member_id
+        where versions.valid_from < changed.changed_from
+    ) as ranked
+    where recency = 1
+
+),
+
+now_current as (
+
+    select members.member_id, members.card_no, members.join_date, changed.changed_from
+    from {{ ref('int_members_as_of') }} as members
+    inner join changed_member_rows as changed
+        on changed.member_id = members.member_id
+
+)
+
+select
+    now_current.member_id,
+    before_change.card_no as card_no_before,
+    before_change.join_date as join_date_before,
+    now_current.card_no,
+    now_current.join_date,
+    now_current.changed_from,
+    before_change.member_id is null as is_new,
+    coalesce(before_change.card_no <> now_current.card_no
+        or before_change.join_date <> now_current.join_date, false) as attribution_moved,
+    case
+        when before_change.member_id is null then now_current.join_date
+        when before_change.card_no <> now_current.card_no or before_change.join_date <> now_current.join_date
+            then least(before_change.join_date, now_current.join_date)
+    end as evaluate_from
+from now_current
+left join before_change
+    on before_change.member_id = now_current.member_id

@@ -1,0 +1,145 @@
+{{ config(schema='meta') }}
+-- The one record of what changed (macros/change_record.sql): the business days <= D this run
+-- rewrites in the day-partitioned models, derived once from the load records.
+--   has_new_file     a POS file of the day was loaded (or corrected, or rejected) since the
+--                    last successful build, or the day came into view (D moved forward):
+--                    every day-partitioned model rewrites it;
+--   is_restated      the day holds lines whose member attribution or points multipliers may
+--                    have changed: lines of a card whose member changed (a late or corrected
+--                    member file, a new member, new attributes since their update), lines of
+--                    a card after a corrected day (its month-end tiers move), and returns of
+--                    those lines (their multiplier is the original's): the member-dependent
+--                    models rewrite it too.
+-- evaluate_from: the earliest sales day whose member spend may have changed (a correction, an
+-- attribution that moved); month-end tiers from there on are re-evaluated (null: none; the
+-- member part is int_changed_members.evaluate_from).
+-- No previous build: every day <= D has_new_file.
+{%- set built_card_days = adapter.get_relation(database=target.database, schema='intermediate',
+                                               identifier='int_card_daily_sales') %}
+
+with scope as (
+
+    select * from {{ ref('int_build_scope') }}
+
+),
+
+file_days as (
+
+    select distinct files.business_day
+    from {{ ingested_files_relation() }} as files
+    cross join scope
+    where files.source = 'pos_lines'
+        and files.business_day <= scope.as_of_date
+        and (scope.previous_as_of_date is null
+            or files.loaded_at > scope.previous_loaded_through
+            or files.business_day > scope.previous_as_of_date)
+
+    union
+
+    select distinct lines.business_day
+    from {{ source('raw', 'pos_lines') }} as lines
+    cross join scope
+    where lines.business_day <= scope.as_of_date
+        and (scope.previous_as_of_date is null or lines.business_day > scope.previous_as_of_date)
+
+),
+
+-- days built before whose files changed
+corrected_days as (
+
+    select file_days.business_day
+    from file_days
+    cross join scope
+    where file_days.business_day <= scope.previous_as_of_date
+
+),
+
+-- (card, first sales day, whether spend moves between members): the card lines to restate
+restated_cards as (
+
+    -- the attribution moved (another card or join date): every line of the old and new card
+    select card_no_before as card_no, cast('1900-01-01' as date) as from_day, true as moves_spend
+    from {{ ref('int_changed_members') }}
+    where attribution_moved
+
+    union all
+
+    select card_no, cast('1900-01-01' as date), true
+    from {{ ref('int_changed_members') }}
+    where attribution_moved
+
+    union all
+
+    -- a new member: the card's lines from the join date
+    select card_no, join_date, true
+    from {{ ref('int_changed_members') }}
+    where is_new
+
+    union all
+
+    -- new attributes (activation, birth date, bonus category): lines from the change on
+    select card_no, cast(changed_from as date), false
+    from {{ ref('int_changed_members') }}
+
+    union all
+
+    -- a corrected day: its cards' lines from the day's first sales day (later month-end tiers)
+    select lines.card_no, min(lines.sales_day), true
+    from {{ ref('stg_pos__lines') }} as lines
+    where lines.business_day in (select business_day from corrected_days)
+        and lines.card_no is not null
+    group by lines.card_no
+
+    {%- if built_card_days is not none %}
+
+    union all
+
+    -- ... and the cards it held before the correction (lines may have gone)
+    select built.card_no, min(built.sales_day), true
+    from {{ built_card_days }} as built
+    where built.business_day in (select business_day from corrected_days)
+    group by built.card_no
+    {%- endif %}
+
+),
+
+card_starts as (
+
+    select card_no, min(from_day) as from_day, max(case when moves_spend then 1 else 0 end) = 1 as moves_spend
+    from restated_cards
+    where card_no is not null
+    group by card_no
+
+),
+
+restated_lines as (
+
+    select lines.business_day, lines.txn_id, lines.sales_day, card_starts.moves_spend
+    from {{ ref('stg_pos__lines') }} as lines
+    inner join card_starts
+        on card_starts.card_no = lines.card_no
+        and lines.sales_day >= card_starts.from_day
+
+),
+
+restated_days as (
+
+    select distinct business_day from restated_lines
+
+    union
+
+    -- returns of restated lines: a return's multiplier is its original line's
+    select distinct returns.business_day
+    from {{ ref('stg_pos__lines') }} as returns
+    where returns.original_txn_id in (select txn_id from restated_lines)
+
+)
+
+select
+    coalesce(file_days.business_day, restated_days.business_day) as business_day,
+    file_days.business_day is not null as has_new_file,
+    restated_days.business_day is not null as is_restated,
+    (select min(sales_day) from restated_lines where moves_spend) as evaluate_from
+from file_days
+full outer join restated_days
+    on restated_days.business_day = file_days.business_day
