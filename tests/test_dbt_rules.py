@@ -131,11 +131,11 @@ def make_warehouse(data_dir: Path) -> Path:
 
 # --------------------------------------------------------------------------- dbt
 
-def run_dbt(command: str, data_dir: Path, program: dict, as_of: str = AS_OF):
+def run_dbt(command: str, data_dir: Path, program: dict, as_of: str = AS_OF, *extra: str):
     from dbt.cli.main import dbtRunner
 
     args = [
-        command,
+        command, *extra,
         "--project-dir", str(DBT_PROJECT),
         "--profiles-dir", str(DBT_PROJECT),
         "--target-path", str(data_dir / "target"),

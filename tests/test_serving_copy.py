@@ -16,7 +16,7 @@ from orchestration.defs.publish.serving import refresh_serving_copy
 from orchestration.defs.resources import WarehouseResource
 
 D1, D2, D3, D4 = (date(2025, 1, day) for day in (1, 2, 3, 4))
-SERVING_ENTRIES = ["marts.duckdb", "parquet", "parquet.versions"]
+SERVING_ENTRIES = ["marts.duckdb", "marts.state.json", "parquet", "parquet.versions"]
 
 
 def _sql(path: Path, *statements: str) -> None:
@@ -44,21 +44,39 @@ def _assert_copy_equals_marts(warehouse: Path, serving: Path) -> None:
             "SELECT DISTINCT schema_name FROM duckdb_tables() WHERE database_name = 's'").fetchall()} == {"main"}
 
 
+def _log_build(path: Path, as_of: date, loaded_through: str, days: list, previous: tuple | None) -> None:
+    """What a successful dbt build leaves in meta: its log row, its scope and its changed days."""
+    prev_as_of, prev_loaded = previous if previous else (None, None)
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE SCHEMA IF NOT EXISTS meta")
+        con.execute("CREATE TABLE IF NOT EXISTS meta.build_log (as_of_date DATE, loaded_through TIMESTAMP, "
+                    "program_json VARCHAR, finished_at TIMESTAMP)")
+        con.execute("INSERT INTO meta.build_log VALUES (?, ?, '{}', TIMESTAMP '2030-01-01' + to_seconds(?))",
+                    [as_of, loaded_through, con.execute("SELECT count(*) FROM meta.build_log").fetchall()[0][0]])
+        con.execute("CREATE OR REPLACE TABLE meta.int_build_scope AS SELECT ?::DATE AS as_of_date, "
+                    "?::TIMESTAMP AS loaded_through, ?::DATE AS previous_as_of_date, "
+                    "?::TIMESTAMP AS previous_loaded_through", [as_of, loaded_through, prev_as_of, prev_loaded])
+        con.execute("CREATE OR REPLACE TABLE meta.int_days_to_rebuild (business_day DATE)")
+        for day in days:
+            con.execute("INSERT INTO meta.int_days_to_rebuild VALUES (?)", [day])
+
+
 @pytest.fixture
 def warehouse(tmp_path) -> Path:
-    """A fact with business_day (three days), a dimension, a table to be dropped, and PII outside marts."""
+    """A fact with business_day (three days), a dimension, a table to be dropped, PII outside marts,
+    and the record of the build that made them."""
     path = tmp_path / "warehouse.duckdb"
     _sql(path,
          "CREATE SCHEMA marts", "CREATE SCHEMA restricted",
          "CREATE TABLE restricted.member_pii AS SELECT 'M1' AS member_id, 'Li Lei' AS name",
          """CREATE TABLE marts.fct_sales_lines AS
             SELECT 'T' || d || '-' || i AS txn_id, i::INTEGER AS line_no, 'M' || (i % 3) AS member_id,
-                   (i * 1.25)::DECIMAL(14, 2) AS net_amount, DATE '2025-01-01' + d::INTEGER AS business_day,
-                   TIMESTAMP '2025-01-05 06:00:00' AS loaded_watermark
+                   (i * 1.25)::DECIMAL(14, 2) AS net_amount, DATE '2025-01-01' + d::INTEGER AS business_day
             FROM range(3) AS r(d), range(4) AS s(i)""",
          "CREATE TABLE marts.dim_members AS SELECT 'M' || i AS member_id, 'silver' AS tier FROM range(3) AS r(i)",
          "CREATE TABLE marts.retired_mart AS SELECT 1 AS x",
          "CREATE VIEW marts.member_view AS SELECT * FROM marts.dim_members")
+    _log_build(path, D3, "2025-01-04 06:00:00", [D1, D2, D3], None)
     return path
 
 
@@ -72,21 +90,21 @@ def test_incremental_refresh_recopies_only_the_changed_days(tmp_path, warehouse)
     assert first.tables_copied == ["dim_members", "fct_sales_lines", "retired_mart"]  # no copy yet
     assert first.days_recopied == {}
 
-    unchanged = refresh_serving_copy(warehouse, serving_dir)
+    unchanged = refresh_serving_copy(warehouse, serving_dir)  # no build since: no day to re-copy
     _assert_copy_equals_marts(warehouse, serving)
     assert unchanged.days_recopied == {"fct_sales_lines": []}
     assert unchanged.tables_copied == ["dim_members", "retired_mart"]  # no business_day: whole
 
+    # the next build: D4 is new, D1 restated (a member re-attributed), D2 lost its lines
     _sql(warehouse,
-         # a member re-attributed on an old day: same row count, same watermark
          "UPDATE marts.fct_sales_lines SET member_id = 'M9' WHERE business_day = DATE '2025-01-01' AND line_no = 2",
          "DELETE FROM marts.fct_sales_lines WHERE business_day = DATE '2025-01-02'",
          """INSERT INTO marts.fct_sales_lines
-            SELECT 'T4-' || i, i, 'M1', 2.50, DATE '2025-01-04', TIMESTAMP '2025-01-05 06:00:00' FROM range(2) AS r(i)""",
-         "INSERT INTO marts.fct_sales_lines VALUES ('TX-0', 0, 'M2', 1.00, NULL, NULL)",
+            SELECT 'T4-' || i, i, 'M1', 2.50, DATE '2025-01-04' FROM range(2) AS r(i)""",
          "UPDATE marts.dim_members SET tier = 'gold' WHERE member_id = 'M0'",
          "DROP TABLE marts.retired_mart",
          "CREATE TABLE marts.new_mart AS SELECT 42 AS answer")
+    _log_build(warehouse, D4, "2025-01-05 06:00:00", [D1, D2, D4], (D3, "2025-01-04 06:00:00"))
     reader = duckdb.connect(str(serving), read_only=True)  # a BI tool with the old copy open
     try:
         changed = refresh_serving_copy(warehouse, serving_dir)
@@ -96,17 +114,31 @@ def test_incremental_refresh_recopies_only_the_changed_days(tmp_path, warehouse)
     finally:
         reader.close()
     _assert_copy_equals_marts(warehouse, serving)
-    assert changed.days_recopied == {"fct_sales_lines": [D1, D2, D4, None]}  # D3 kept as it was
+    assert changed.days_recopied == {"fct_sales_lines": [D1, D2, D4]}  # D3 kept as it was
     assert changed.tables_copied == ["dim_members", "new_mart"]
-    assert changed.counts == {"dim_members": 3, "fct_sales_lines": 11, "new_mart": 1}
+    assert changed.counts == {"dim_members": 3, "fct_sales_lines": 10, "new_mart": 1}
 
     # A changed column list cannot be patched per day: the table is copied whole.
     _sql(warehouse, "ALTER TABLE marts.fct_sales_lines ADD COLUMN store_id VARCHAR DEFAULT 'S1'")
+    _log_build(warehouse, D4, "2025-01-05 07:00:00", [D4], (D4, "2025-01-05 06:00:00"))
     altered = refresh_serving_copy(warehouse, serving_dir)
     _assert_copy_equals_marts(warehouse, serving)
     assert altered.tables_copied == ["dim_members", "fct_sales_lines", "new_mart"]
     assert altered.days_recopied == {}
     assert sorted(p.name for p in serving_dir.iterdir()) == SERVING_ENTRIES  # no leftovers
+
+
+def test_a_copy_of_an_older_build_is_copied_whole(tmp_path, warehouse):
+    """Two builds since the copy (the publish step failed once): the last build's changed days are
+    not all that changed, so every table is copied whole."""
+    serving_dir = tmp_path / "serving"
+    refresh_serving_copy(warehouse, serving_dir)
+    _sql(warehouse, "UPDATE marts.fct_sales_lines SET net_amount = 0 WHERE business_day = DATE '2025-01-01'")
+    _log_build(warehouse, D4, "2025-01-05 06:00:00", [D1], (D3, "2025-01-04 06:00:00"))
+    _log_build(warehouse, D4, "2025-01-05 07:00:00", [D4], (D4, "2025-01-05 06:00:00"))
+    skipped_one = refresh_serving_copy(warehouse, serving_dir)
+    assert "fct_sales_lines" in skipped_one.tables_copied
+    _assert_copy_equals_marts(warehouse, serving_dir / "marts.duckdb")
 
 
 def test_the_asset_reports_what_was_recopied(tmp_path, warehouse):
@@ -122,10 +154,10 @@ def test_the_asset_reports_what_was_recopied(tmp_path, warehouse):
     first = materialize()
     assert first["tables_fully_copied"].value == 3
     assert first["business_days_recopied"].value == 0
+    # a corrected file of 2025-01-03: the build rewrites the day
     _sql(tmp_path / "data" / "warehouse.duckdb",
-         # a corrected file of 2025-01-03: the incremental model rebuilds the day with its new watermark
-         "UPDATE marts.fct_sales_lines SET net_amount = 0, loaded_watermark = TIMESTAMP '2025-01-06 06:00:00' "
-         "WHERE business_day = DATE '2025-01-03'")
+         "UPDATE marts.fct_sales_lines SET net_amount = 0 WHERE business_day = DATE '2025-01-03'")
+    _log_build(tmp_path / "data" / "warehouse.duckdb", D3, "2025-01-06 06:00:00", [D3], (D3, "2025-01-04 06:00:00"))
     second = materialize()
     assert second["tables_fully_copied"].value == 2
     assert second["business_days_recopied"].value == 1
@@ -141,33 +173,6 @@ def test_a_failed_refresh_keeps_the_previous_copy_and_leaves_nothing_behind(tmp_
     assert sorted(p.name for p in serving_dir.iterdir()) == SERVING_ENTRIES
     assert len(list((serving_dir / "parquet.versions").iterdir())) == 1
     _assert_copy_equals_marts(warehouse, serving_dir / "marts.duckdb")
-
-
-def test_member_keyed_marts_are_recopied_per_changed_member(tmp_path):
-    """A mart with member_id and input_fingerprint (a member-keyed dbt model) re-copies only the
-    members whose rows differ: a rebuilt member, a new one, a vanished one."""
-    warehouse = tmp_path / "warehouse.duckdb"
-    _sql(warehouse, "CREATE SCHEMA marts",
-         """CREATE TABLE marts.fct_points_ledger AS
-            SELECT 'M' || m AS member_id, DATE '2025-01-01' + e::INTEGER AS entry_date, (10 * e)::INTEGER AS points,
-                   (1000 + m)::DECIMAL(38, 0) AS input_fingerprint
-            FROM range(4) AS r(m), range(3) AS s(e)""")
-    serving_dir = tmp_path / "serving"
-    serving = serving_dir / "marts.duckdb"
-    refresh_serving_copy(warehouse, serving_dir)
-    unchanged = refresh_serving_copy(warehouse, serving_dir)
-    assert unchanged.members_recopied == {"fct_points_ledger": 0}
-    assert unchanged.tables_copied == []
-
-    _sql(warehouse,
-         # M1 rebuilt (one more entry, new fingerprint), M3 gone, M7 new
-         "INSERT INTO marts.fct_points_ledger VALUES ('M1', DATE '2025-01-09', 5, 2001)",
-         "UPDATE marts.fct_points_ledger SET input_fingerprint = 2001 WHERE member_id = 'M1'",
-         "DELETE FROM marts.fct_points_ledger WHERE member_id = 'M3'",
-         "INSERT INTO marts.fct_points_ledger VALUES ('M7', DATE '2025-01-02', 40, 1007)")
-    changed = refresh_serving_copy(warehouse, serving_dir)
-    assert changed.members_recopied == {"fct_points_ledger": 3}
-    _assert_copy_equals_marts(warehouse, serving)
 
 
 def _storage_format(path: Path) -> str:

@@ -161,7 +161,6 @@ def serving_copy(context: dg.AssetExecutionContext, warehouse: WarehouseResource
         "tables_fully_copied": len(refresh.tables_copied),
         "recopied_days": dg.MetadataValue.json(
             {table: [str(day) for day in days] for table, days in refresh.days_recopied.items()}),
-        "members_recopied": dg.MetadataValue.json(refresh.members_recopied),
         **previews,
     })
 

@@ -5,9 +5,12 @@ warehouse open would block the morning run. BI tools open
 `serving/marts.duckdb` instead: a new file is built beside it and renamed over
 it, so an open reader keeps the old file until it reconnects.
 
-The new file starts as a byte copy of the previous one, and only what differs is
-re-copied: tables with a `business_day` column per day (a daily run changes a few
-days of a 50M-line fact), the other tables whole. The result equals a full copy.
+The new file starts as a byte copy of the previous one, and only what changed is
+re-copied: tables with a `business_day` column re-copy the days the warehouse's record of
+what changed lists (dbt `meta.int_days_to_rebuild`, when the copy mirrors the build just
+before; a daily run changes a few days of a 50M-line fact), the other tables whole. A
+copy that mirrors another build, or none, is copied whole. The result equals a full copy.
+Which build the copy mirrors is kept beside it (marts.state.json), written after the rename.
 
 The file is written in the storage format of LOYALTY_SERVING_STORAGE_VERSION (default
 v1.4.0), which DuckDB 1.4 LTS and 1.5 engines (bundled by most BI drivers) can open. A previous
@@ -17,6 +20,7 @@ tables as Parquet (serving_parquet.py).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -32,12 +36,8 @@ from orchestration.settings import duckdb_config, serving_storage_version
 # is named marts.duckdb, so `marts.tier_list` resolves to them without ambiguity.
 SERVED_SCHEMA = "marts"
 DAY_COLUMN = "business_day"
-# Member-keyed incremental marts (dbt macros/member_incremental.sql) carry the member's
-# input_fingerprint: a daily run rewrites a few members' rows of them (the points ledger has
-# 15M rows), so they are re-copied per member.
-MEMBER_COLUMN, MEMBER_MARKER = "member_id", "input_fingerprint"
-WATERMARK_COLUMN = "loaded_watermark"
 SERVING_FILE = "marts.duckdb"
+STATE_FILE = "marts.state.json"  # the build (as-of date, load horizon) the copy mirrors
 COPY_ALIAS = "serving"
 # Marts whose first rows the serving_copy asset shows in the UI (masked columns only, like
 # every served table); PREVIEW_ROWS rows each, ordered by their first column.
@@ -49,7 +49,6 @@ PREVIEW_ROWS = 5
 class ServingRefresh:
     counts: dict[str, int] = field(default_factory=dict)  # rows per served table
     days_recopied: dict[str, list] = field(default_factory=dict)  # table -> business days re-copied
-    members_recopied: dict[str, int] = field(default_factory=dict)  # table -> members re-copied
     tables_copied: list[str] = field(default_factory=list)  # tables copied whole
     storage_version: str = ""  # the file's DuckDB storage format, e.g. "v1.4.0+"
     parquet_dir: Path | None = None  # the Parquet version published with this copy
@@ -79,12 +78,14 @@ def refresh_serving_copy(warehouse_path: Path, serving_dir: Path,
                     tmp.unlink()
             _attach(con, tmp, COPY_ALIAS, storage_version)
             con.execute(f"USE {COPY_ALIAS}")
-            result = _bring_level(con, warehouse_path)
+            mirrored = _read_state(serving_dir) if tmp.exists() and target.exists() else None
+            result, build = _bring_level(con, warehouse_path, mirrored)
             result.storage_version = wanted
             parquet_version = write_parquet_version(con, COPY_ALIAS, serving_dir)
             con.execute("USE memory")
             con.execute(f"DETACH {COPY_ALIAS}")
         os.replace(tmp, target)
+        _write_state(serving_dir, build)  # after the rename: a crash before leaves an older state (a whole copy)
         result.parquet_dir = publish_parquet_version(serving_dir, parquet_version)
         published = True
     finally:
@@ -121,20 +122,21 @@ def _attach(con: duckdb.DuckDBPyConnection, path: Path, alias: str, storage_vers
                          f"version DuckDB {duckdb.__version__} can write: {exc}") from exc
 
 
-def _bring_level(con: duckdb.DuckDBPyConnection, warehouse_path: Path) -> ServingRefresh:
+def _bring_level(con: duckdb.DuckDBPyConnection, warehouse_path: Path,
+                 mirrored: dict | None) -> tuple[ServingRefresh, dict | None]:
     result = ServingRefresh()
     local = con.execute("SELECT current_database()").fetchall()[0][0]
     escaped = str(warehouse_path).replace("'", "''")
     con.execute(f"ATTACH '{escaped}' AS warehouse (READ_ONLY)")
+    build, changed_days = _changed_days(con, mirrored)
     source, copy = _columns(con, "warehouse", SERVED_SCHEMA), _columns(con, local, "main")
     for table in sorted(copy.keys() - source.keys()):
         con.execute(f'DROP TABLE "{local}".main."{table}"')
     for table, columns in sorted(source.items()):
         src, dst = f'warehouse.{SERVED_SCHEMA}."{table}"', f'"{local}".main."{table}"'
-        if copy.get(table) == columns and DAY_COLUMN in dict(columns):
-            result.days_recopied[table] = _recopy_changed_days(con, src, dst, columns)
-        elif copy.get(table) == columns and {MEMBER_COLUMN, MEMBER_MARKER} <= dict(columns).keys():
-            result.members_recopied[table] = _recopy_changed_members(con, src, dst, columns)
+        if changed_days is not None and copy.get(table) == columns and DAY_COLUMN in dict(columns):
+            _recopy_days(con, src, dst, changed_days)
+            result.days_recopied[table] = changed_days
         else:
             con.execute(f"DROP TABLE IF EXISTS {dst}")
             con.execute(f"CREATE TABLE {dst} AS SELECT * FROM {src}")
@@ -142,7 +144,57 @@ def _bring_level(con: duckdb.DuckDBPyConnection, warehouse_path: Path) -> Servin
         result.counts[table] = con.execute(f"SELECT count(*) FROM {dst}").fetchall()[0][0]
     con.execute("DETACH warehouse")
     con.execute("CHECKPOINT")
-    return result
+    return result, build
+
+
+def _changed_days(con: duckdb.DuckDBPyConnection, mirrored: dict | None) -> tuple[dict | None, list | None]:
+    """The warehouse's latest successful build, and the business days changed since the build
+    the copy mirrors: none if it mirrors the latest; the record of what changed if it mirrors the
+    build just before; None (copy whole) otherwise."""
+    tables = {row[0] for row in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = 'warehouse' AND schema_name = 'meta'"
+    ).fetchall()}
+    if not {"build_log", "int_build_scope", "int_days_to_rebuild"} <= tables:
+        return None, None
+    latest = con.execute("SELECT as_of_date::VARCHAR, loaded_through::VARCHAR FROM warehouse.meta.build_log "
+                         "ORDER BY finished_at DESC LIMIT 1").fetchall()
+    if not latest:
+        return None, None
+    build = {"as_of_date": latest[0][0], "loaded_through": latest[0][1]}
+    if mirrored == build:
+        return build, []
+    scope = con.execute("SELECT as_of_date::VARCHAR, loaded_through::VARCHAR, previous_as_of_date::VARCHAR, "
+                        "previous_loaded_through::VARCHAR FROM warehouse.meta.int_build_scope").fetchall()
+    if not scope or {"as_of_date": scope[0][0], "loaded_through": scope[0][1]} != build \
+            or {"as_of_date": scope[0][2], "loaded_through": scope[0][3]} != mirrored:
+        return build, None
+    return build, [day for (day,) in con.execute(
+        "SELECT business_day FROM warehouse.meta.int_days_to_rebuild ORDER BY 1").fetchall()]
+
+
+def _recopy_days(con: duckdb.DuckDBPyConnection, src: str, dst: str, days: list) -> None:
+    """Delete and re-insert the given business days (literal parameters: the scans skip the row
+    groups of other days)."""
+    if not days:
+        return
+    where = f'"{DAY_COLUMN}" IN ({", ".join("?" for _ in days)})'
+    con.execute(f"DELETE FROM {dst} WHERE {where}", days)
+    con.execute(f"INSERT INTO {dst} SELECT * FROM {src} WHERE {where}", days)
+
+
+def _read_state(serving_dir: Path) -> dict | None:
+    try:
+        return json.loads((serving_dir / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_state(serving_dir: Path, build: dict | None) -> None:
+    path = serving_dir / STATE_FILE
+    if build is None:
+        path.unlink(missing_ok=True)
+    else:
+        path.write_text(json.dumps(build, sort_keys=True))
 
 
 def _columns(con: duckdb.DuckDBPyConnection, database: str, schema: str) -> dict[str, list[tuple]]:
@@ -156,62 +208,6 @@ def _columns(con: duckdb.DuckDBPyConnection, database: str, schema: str) -> dict
     for table, column, data_type in rows:
         tables.setdefault(table, []).append((column, data_type))
     return tables
-
-
-def _recopy_changed_days(con: duckdb.DuckDBPyConnection, src: str, dst: str,
-                         columns: list[tuple]) -> list:
-    """Delete and re-insert the business days whose rows differ; returns those days."""
-    # Row count plus the sum of a hash of every column, per day: a change of any value
-    # (a re-attributed member on an old day, same row count) changes the day's sum.
-    # 1-3 s per side for the 50M-line fact (2 threads). A business-day incremental model
-    # (dbt macros/incremental.sql) stamps every row of a rebuilt day with the day's
-    # loaded_watermark, and its only other change is the member attribution: for such a table
-    # hashing those two columns is as exact and six times cheaper.
-    names = [name for name, _ in columns]
-    if WATERMARK_COLUMN in names:
-        hashed = [WATERMARK_COLUMN] + [name for name in names if name == MEMBER_COLUMN]
-    else:
-        hashed = names
-    every_column = ", ".join(f'"{name}"' for name in hashed)
-    fingerprint = (f'SELECT "{DAY_COLUMN}", count(*), sum(hash({every_column})) '
-                   f'FROM {{}} GROUP BY "{DAY_COLUMN}"')
-    wanted = {day: rest for day, *rest in con.execute(fingerprint.format(src)).fetchall()}
-    held = {day: rest for day, *rest in con.execute(fingerprint.format(dst)).fetchall()}
-    changed = [day for day in wanted.keys() | held.keys() if wanted.get(day) != held.get(day)]
-    days = sorted(day for day in changed if day is not None)
-    # Literal days as parameters, so the scans skip row groups of other days (zone maps).
-    conditions = [f'"{DAY_COLUMN}" IN ({", ".join("?" for _ in days)})'] if days else []
-    if None in changed:  # IN (...) never matches NULL
-        conditions.append(f'"{DAY_COLUMN}" IS NULL')
-    if conditions:
-        where = " OR ".join(conditions)
-        con.execute(f"DELETE FROM {dst} WHERE {where}", days)
-        con.execute(f"INSERT INTO {dst} SELECT * FROM {src} WHERE {where}", days)
-    return days + [None] if None in changed else days
-
-
-def _recopy_changed_members(con: duckdb.DuckDBPyConnection, src: str, dst: str,
-                            columns: list[tuple]) -> int:
-    """Delete and re-insert the members whose rows differ; returns how many members."""
-    # Per member: row count plus the sum of a hash of every column (as for the days above).
-    every_column = ", ".join(f'"{name}"' for name, _ in columns)
-    per_member = (f'SELECT "{MEMBER_COLUMN}" AS member, count(*) AS row_count, '
-                  f"sum(hash({every_column})) AS row_hash FROM {{}} GROUP BY ALL")
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE changed_members AS
-        SELECT coalesce(wanted.member, held.member) AS member
-        FROM ({per_member.format(src)}) AS wanted
-        FULL OUTER JOIN ({per_member.format(dst)}) AS held
-            ON wanted.member IS NOT DISTINCT FROM held.member
-        WHERE wanted.row_count IS DISTINCT FROM held.row_count
-            OR wanted.row_hash IS DISTINCT FROM held.row_hash""")
-    changed = con.execute("SELECT count(*) FROM changed_members").fetchall()[0][0]
-    if changed:
-        where = (f'"{MEMBER_COLUMN}" IN (SELECT member FROM changed_members) OR ("{MEMBER_COLUMN}" IS NULL '
-                 "AND EXISTS (SELECT 1 FROM changed_members WHERE member IS NULL))")
-        con.execute(f"DELETE FROM {dst} WHERE {where}")
-        con.execute(f"INSERT INTO {dst} SELECT * FROM {src} WHERE {where}")
-    con.execute("DROP TABLE changed_members")
-    return changed
 
 
 def markdown_preview(con: duckdb.DuckDBPyConnection, table: str, rows: int = PREVIEW_ROWS) -> str:
