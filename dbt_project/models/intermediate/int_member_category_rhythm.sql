@@ -8,8 +8,12 @@ with purchase_days as (
         category,
         sales_day,
         lag(sales_day) over (partition by member_id, category order by sales_day) as previous_day
-    from {{ ref('int_member_category_daily_sales') }}
-    where is_purchase_day
+    from (
+        -- one row per purchase day of the category (a sales day may come under two business days)
+        select distinct member_id, category, sales_day
+        from {{ ref('int_member_category_daily_sales') }}
+        where is_purchase_day
+    ) as distinct_days
 
 ),
 

@@ -1,20 +1,21 @@
--- One row per member and sales day with a member transaction (days <= D): the compact daily
--- aggregate every trailing window is computed from (never raw lines). Summed from the per-card
--- daily aggregate (int_card_daily_sales, partitioned by business day) with the member
--- attribution of D; rebuilt whole each run (one pass over the card-days: cheaper than keeping
--- it by member, see docs/decisions.md).
+{{ config(
+    materialized='incremental',
+    incremental_strategy=partition_overwrite_strategy(),
+    unique_key='business_day',
+    partition_by=['business_day'],
+    on_schema_change='fail'
+) }}
+-- depends_on: {{ ref('int_days_to_rebuild') }}
+-- One row per business day, member and sales day with a member transaction: the compact daily
+-- aggregate every trailing window is computed from (never raw lines). The per-card daily
+-- aggregate (int_card_daily_sales) with the member attribution of D, partitioned by business
+-- day: a run rewrites the days with a new file and the restated days (int_days_to_rebuild).
+-- A sales day may appear under two business days (a late transaction): readers sum.
 with card_days as (
 
-    select
-        card_no,
-        sales_day,
-        sum(spend) as spend,
-        sum(purchase_transactions) as purchase_transactions,
-        sum(return_transactions) as return_transactions,
-        sum(base_points) as base_points
+    select business_day, card_no, sales_day, spend, purchase_transactions, return_transactions, base_points
     from {{ ref('int_card_daily_sales') }}
-    where business_day <= {{ as_of_date() }}
-    group by card_no, sales_day
+    where {{ in_days_to_rebuild(member_dependent=true) }}
 
 ),
 
@@ -25,6 +26,7 @@ attribution as (
 )
 
 select
+    card_days.business_day,
     attribution.member_id,
     card_days.sales_day,
     cast(sum(card_days.spend) as decimal(18, 2)) as spend,
@@ -35,4 +37,4 @@ from card_days
 inner join attribution
     on attribution.card_no = card_days.card_no
     and attribution.sales_day = card_days.sales_day
-group by attribution.member_id, card_days.sales_day
+group by card_days.business_day, attribution.member_id, card_days.sales_day

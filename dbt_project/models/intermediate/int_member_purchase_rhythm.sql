@@ -10,8 +10,12 @@ with purchase_days as (
         sales_day,
         row_number() over (partition by member_id order by sales_day) as day_number,
         lag(sales_day) over (partition by member_id order by sales_day) as previous_day
-    from {{ ref('int_member_daily_sales') }}
-    where purchase_transactions > 0
+    from (
+        -- one row per purchase day (a sales day may come under two business days)
+        select distinct member_id, sales_day
+        from {{ ref('int_member_daily_sales') }}
+        where purchase_transactions > 0
+    ) as distinct_days
 
 ),
 
@@ -53,11 +57,16 @@ second_purchase_category as (
                 partition by category_days.member_id
                 order by category_days.spend desc, category_days.category
             ) as category_rank
-        from {{ ref('int_member_category_daily_sales') }} as category_days
-        inner join summary
-            on summary.member_id = category_days.member_id
-            and summary.second_purchase_date = category_days.sales_day
-        where category_days.is_purchase_day
+        from (
+            -- the day's spend per category, summed over business days
+            select daily.member_id, daily.category, sum(daily.spend) as spend
+            from {{ ref('int_member_category_daily_sales') }} as daily
+            inner join summary
+                on summary.member_id = daily.member_id
+                and summary.second_purchase_date = daily.sales_day
+            group by daily.member_id, daily.category
+            having max(case when daily.is_purchase_day then 1 else 0 end) = 1
+        ) as category_days
     ) as ranked
     where category_rank = 1
 

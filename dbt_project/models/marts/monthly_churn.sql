@@ -16,7 +16,7 @@ with month_ends as (
 
 purchase_days as (
 
-    select member_id, sales_day
+    select distinct member_id, sales_day
     from {{ ref('int_member_daily_sales') }}
     where purchase_transactions > 0
 
