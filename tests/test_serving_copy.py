@@ -90,10 +90,10 @@ def test_incremental_refresh_recopies_only_the_changed_days(tmp_path, warehouse)
     assert first.tables_copied == ["dim_members", "fct_sales_lines", "retired_mart"]  # no copy yet
     assert first.days_recopied == {}
 
-    unchanged = refresh_serving_copy(warehouse, serving_dir)  # no build since: no day to re-copy
+    unchanged = refresh_serving_copy(warehouse, serving_dir)  # no build since: nothing rewritten
     _assert_copy_equals_marts(warehouse, serving)
-    assert unchanged.days_recopied == {"fct_sales_lines": []}
-    assert unchanged.tables_copied == ["dim_members", "retired_mart"]  # no business_day: whole
+    assert unchanged.already_level and unchanged.tables_copied == [] and unchanged.days_recopied == {}
+    assert unchanged.counts == first.counts
 
     # the next build: D4 is new, D1 restated (a member re-attributed), D2 lost its lines
     _sql(warehouse,
@@ -192,6 +192,7 @@ def test_the_copy_is_written_in_the_configured_storage_format(tmp_path, warehous
     default = refresh_serving_copy(warehouse, serving_dir)
     assert default.storage_version == _storage_format(serving) == "v1.4.0+"
     assert default.tables_copied == ["dim_members", "fct_sales_lines", "retired_mart"]  # not patched
+    _log_build(warehouse, D3, "2025-01-04 07:00:00", [], (D3, "2025-01-04 06:00:00"))  # a build, no day changed
     again = refresh_serving_copy(warehouse, serving_dir)  # same format: incremental as before
     assert again.tables_copied == ["dim_members", "retired_mart"]
     assert again.days_recopied == {"fct_sales_lines": []}
@@ -222,6 +223,7 @@ def test_parquet_folders_are_published_whole_beside_the_copy(tmp_path, warehouse
 
     _sql(warehouse, "DELETE FROM marts.dim_members WHERE member_id = 'M0'", "DROP TABLE marts.retired_mart",
          "CREATE TABLE marts.empty_mart (member_id VARCHAR, points INTEGER)")
+    _log_build(warehouse, D4, "2025-01-05 06:00:00", [], (D3, "2025-01-04 06:00:00"))
     second = refresh_serving_copy(warehouse, serving_dir)
     assert link.resolve() != first_version
     assert _parquet_counts(link) == second.counts == {"dim_members": 2, "empty_mart": 0, "fct_sales_lines": 12}
@@ -231,8 +233,9 @@ def test_parquet_folders_are_published_whole_beside_the_copy(tmp_path, warehouse
     # A reader that resolved the link before the swap still reads a whole previous version.
     assert _parquet_counts(first_version) == first.counts
 
+    _log_build(warehouse, D4, "2025-01-05 07:00:00", [], (D4, "2025-01-05 06:00:00"))
     refresh_serving_copy(warehouse, serving_dir)
-    assert not first_version.exists()  # two runs later, no reader needs it
+    assert not first_version.exists()  # two builds later, no reader needs it
     assert len(list((serving_dir / "parquet.versions").iterdir())) == 2
 
 

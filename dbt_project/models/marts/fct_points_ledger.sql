@@ -6,28 +6,12 @@
 --   redeem   -points of each accepted redemption (activated, non-cancelled card), on its day;
 --   adjust   signed points of each manual adjustment of a known member, on its day.
 -- multiplier: the highest points multiplier of the transaction's lines (earn/return), else null.
--- Rebuilt whole each run from the points lines (int_member_sales_lines, partitioned by business
--- day) and the small welcome, redemption and adjustment sets: returns come due and entries are
+-- Rebuilt whole each run from the per-transaction points (int_member_transaction_points,
+-- partitioned by business day) and the small welcome, redemption and adjustment sets: returns come due and entries are
 -- reached as D moves, with no bookkeeping.
 {%- set delay = program_number('points.return_posting_delay_days', min=0) %}
 
-with transaction_points as (
-
-    select
-        txn_id,
-        member_id,
-        sales_day,
-        is_purchase,
-        is_return,
-        sum(net_amount * points_multiplier) as weighted_amount,
-        max(points_multiplier) as multiplier
-    from {{ ref('int_member_sales_lines') }}
-    where is_purchase or is_return
-    group by txn_id, member_id, sales_day, is_purchase, is_return
-
-),
-
-entries as (
+with entries as (
 
     select
         member_id,
@@ -48,7 +32,7 @@ entries as (
         {{ points_for_amount('weighted_amount') }},
         txn_id,
         multiplier
-    from transaction_points
+    from {{ ref('int_member_transaction_points') }}
     where is_purchase
 
     union all
@@ -60,7 +44,7 @@ entries as (
         -{{ points_for_amount('-weighted_amount') }},
         txn_id,
         multiplier
-    from transaction_points
+    from {{ ref('int_member_transaction_points') }}
     where is_return
         and {{ add_days('sales_day', delay) }} <= {{ as_of_date() }}
 

@@ -159,6 +159,7 @@ def serving_copy(context: dg.AssetExecutionContext, warehouse: WarehouseResource
         # Incremental refresh: only the differing business days and the tables without one.
         "business_days_recopied": sum(len(days) for days in refresh.days_recopied.values()),
         "tables_fully_copied": len(refresh.tables_copied),
+        "already_level": refresh.already_level,  # it mirrored the latest build: nothing rewritten
         "recopied_days": dg.MetadataValue.json(
             {table: [str(day) for day in days] for table, days in refresh.days_recopied.items()}),
         **previews,

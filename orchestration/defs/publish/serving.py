@@ -52,6 +52,7 @@ class ServingRefresh:
     tables_copied: list[str] = field(default_factory=list)  # tables copied whole
     storage_version: str = ""  # the file's DuckDB storage format, e.g. "v1.4.0+"
     parquet_dir: Path | None = None  # the Parquet version published with this copy
+    already_level: bool = False  # the copy mirrored the warehouse's latest build: nothing rewritten
 
 
 def refresh_serving_copy(warehouse_path: Path, serving_dir: Path,
@@ -66,6 +67,9 @@ def refresh_serving_copy(warehouse_path: Path, serving_dir: Path,
     for leftover in leftovers:
         leftover.unlink(missing_ok=True)
     parquet_version, published = None, False
+    level = _already_level(warehouse_path, serving_dir, storage_version)
+    if level is not None:
+        return level
     try:
         # The warehouse's memory limit and threads (DuckDB's default is 80% of RAM); big copies
         # spill to a temp directory beside the new file.
@@ -95,6 +99,32 @@ def refresh_serving_copy(warehouse_path: Path, serving_dir: Path,
             leftover.unlink(missing_ok=True)
         shutil.rmtree(f"{tmp}.tmp", ignore_errors=True)
     return result
+
+
+def _already_level(warehouse_path: Path, serving_dir: Path, storage_version: str) -> ServingRefresh | None:
+    """The copy as it is, when it mirrors the warehouse's latest build in the wanted format and its
+    Parquet version is published (a rerun with nothing new); else None."""
+    target, parquet = serving_dir / SERVING_FILE, serving_dir / "parquet"
+    mirrored = _read_state(serving_dir)
+    if mirrored is None or not target.exists() or Path(f"{target}.wal").exists() or not parquet.is_symlink():
+        return None
+    with duckdb.connect(config=duckdb_config()) as con:
+        escaped = str(warehouse_path).replace("'", "''")
+        con.execute(f"ATTACH '{escaped}' AS warehouse (READ_ONLY)")
+        build, changed_days = _changed_days(con, mirrored)
+        if build != mirrored or changed_days != []:
+            return None
+        _attach(con, target, COPY_ALIAS, None)
+        result = ServingRefresh(already_level=True, parquet_dir=parquet)
+        result.storage_version = con.execute("SELECT tags['storage_version'] FROM duckdb_databases() "
+                                             "WHERE database_name = ?", [COPY_ALIAS]).fetchall()[0][0]
+        wanted = _storage_format(con, serving_dir / f"format_probe_{os.getpid()}.duckdb", storage_version)
+        if result.storage_version != wanted:
+            return None
+        for (table,) in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = ? "
+                                    "AND schema_name = 'main' ORDER BY 1", [COPY_ALIAS]).fetchall():
+            result.counts[table] = con.execute(f'SELECT count(*) FROM {COPY_ALIAS}.main."{table}"').fetchall()[0][0]
+        return result
 
 
 def _storage_format(con: duckdb.DuckDBPyConnection, path: Path, storage_version: str | None = None) -> str:
