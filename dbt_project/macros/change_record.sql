@@ -41,11 +41,17 @@
 {%- endmacro %}
 
 
-{# The latest successful build (a select of one row at most). #}
+{#
+  The latest successful build (a select of one row at most); none on a full refresh, which
+  rebuilds everything: its record of what changed is then every day <= D.
+#}
 {% macro previous_build() -%}
     select as_of_date, loaded_through, program_json
     from {{ build_log_relation() }}
     where finished_at = (select max(finished_at) from {{ build_log_relation() }})
+    {%- if flags.FULL_REFRESH %}
+        and false
+    {%- endif %}
 {%- endmacro %}
 
 

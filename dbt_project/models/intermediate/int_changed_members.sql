@@ -1,7 +1,8 @@
 {{ config(schema='meta') }}
 -- The member part of the record of what changed (macros/change_record.sql): one row per member
 -- with member rows new since the last successful build (loaded since, or come into view as D
--- moved), with the card and join date before the change (null: a new member) and now.
+-- moved), with the card and join date before the change (null: a new member) and now. Empty
+-- when there is no previous build (a first build or a full refresh rebuilds every day).
 --   attribution_moved  the card or join date changed: the old and new card's lines change member;
 --   evaluate_from      month-end tiers from this day on change (a new member, a moved attribution).
 with scope as (
@@ -19,8 +20,9 @@ changed_member_rows as (
         and files.source = 'members'
     cross join scope
     where cast(rows.updated_at as date) <= scope.as_of_date
-        and (scope.previous_as_of_date is null
-            or files.loaded_at > scope.previous_loaded_through
+        -- no previous build: everything is built from scratch, no member counts as changed
+        and scope.previous_as_of_date is not null
+        and (files.loaded_at > scope.previous_loaded_through
             or rows.business_day > scope.previous_as_of_date
             or cast(rows.updated_at as date) > scope.previous_as_of_date)
     group by rows.member_id
