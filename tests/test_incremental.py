@@ -1,9 +1,10 @@
-"""Incremental models keyed by business day (issue 6).
+"""Incremental models and the record of what changed (issue 11).
 
-One warehouse is built day after day (three as-of dates, then back to an earlier one and
-forward again), a POS file of an old day is corrected and a late member file gives an
-unknown card a member; after each step every table must equal a `--full-refresh` build of
-the same as-of date, table by table, and only the corrected day gets a new load watermark.
+One warehouse is built day after day (three as-of dates, then back to an earlier one, which only
+a full rebuild gets right, and forward again), a POS file of an old day is corrected and a late
+member file gives an unknown card a member; after each step every table must equal a
+`--full-refresh` build of the same as-of date, table by table, and the record of what changed
+names only the corrected day's file as new. The wider history is in test_incremental_history.py.
 """
 
 from __future__ import annotations
