@@ -22,7 +22,10 @@ with card_days as (
 
 attribution as (
 
-    {{ attributed_members('select card_no, sales_day from card_days') }}
+    select business_day, card_no, sales_day, member_id
+    from {{ ref('int_card_day_members') }}
+    where {{ in_days_to_rebuild(member_dependent=true) }}
+        and member_id is not null
 
 )
 
@@ -35,6 +38,7 @@ select
     max(case when card_days.is_purchase_day then 1 else 0 end) = 1 as is_purchase_day
 from card_days
 inner join attribution
-    on attribution.card_no = card_days.card_no
+    on attribution.business_day = card_days.business_day
+    and attribution.card_no = card_days.card_no
     and attribution.sales_day = card_days.sales_day
 group by card_days.business_day, attribution.member_id, card_days.category, card_days.sales_day

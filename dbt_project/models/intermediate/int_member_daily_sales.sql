@@ -8,7 +8,7 @@
 -- depends_on: {{ ref('int_days_to_rebuild') }}
 -- One row per business day, member and sales day with a member transaction: the compact daily
 -- aggregate every trailing window is computed from (never raw lines). The per-card daily
--- aggregate (int_card_daily_sales) with the member attribution of D, partitioned by business
+-- aggregate (int_card_daily_sales) with the member attribution of D (int_card_day_members), partitioned by business
 -- day: a run rewrites the days with a new file and the restated days (int_days_to_rebuild).
 -- A sales day may appear under two business days (a late transaction): readers sum.
 with card_days as (
@@ -21,7 +21,10 @@ with card_days as (
 
 attribution as (
 
-    {{ attributed_members('select card_no, sales_day from card_days') }}
+    select business_day, card_no, sales_day, member_id
+    from {{ ref('int_card_day_members') }}
+    where {{ in_days_to_rebuild(member_dependent=true) }}
+        and member_id is not null
 
 )
 
@@ -35,6 +38,7 @@ select
     cast(sum(card_days.base_points) as bigint) as base_points
 from card_days
 inner join attribution
-    on attribution.card_no = card_days.card_no
+    on attribution.business_day = card_days.business_day
+    and attribution.card_no = card_days.card_no
     and attribution.sales_day = card_days.sales_day
 group by card_days.business_day, attribution.member_id, card_days.sales_day

@@ -31,19 +31,16 @@ with transactions as (
 
 ),
 
-attribution as (
-
-    {{ attributed_members('select card_no, sales_day from transactions') }}
-
-),
-
 member_transactions as (
 
     select transactions.*, attribution.member_id
     from transactions
-    inner join attribution
-        on attribution.card_no = transactions.card_no
+    inner join {{ ref('int_card_day_members') }} as attribution
+        on attribution.business_day = transactions.business_day
+        and attribution.card_no = transactions.card_no
         and attribution.sales_day = transactions.sales_day
+    where {{ in_days_to_rebuild('attribution.business_day', member_dependent=true) }}
+        and attribution.member_id is not null
 
 ),
 

@@ -20,7 +20,9 @@ with transactions as (
 
 attribution as (
 
-    {{ attributed_members('select card_no, sales_day from transactions where card_no is not null') }}
+    select business_day, card_no, sales_day, member_id
+    from {{ ref('int_card_day_members') }}
+    where {{ in_days_to_rebuild(member_dependent=true) }}
 
 )
 
@@ -45,6 +47,7 @@ inner join transactions
     on transactions.txn_id = lines.txn_id
     and transactions.business_day = lines.business_day
 left join attribution
-    on attribution.card_no = transactions.card_no
+    on attribution.business_day = transactions.business_day
+    and attribution.card_no = transactions.card_no
     and attribution.sales_day = transactions.sales_day
 where {{ in_days_to_rebuild('lines.business_day', member_dependent=true) }}
