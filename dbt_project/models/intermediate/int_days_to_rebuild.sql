@@ -112,26 +112,38 @@ card_starts as (
 
 ),
 
-restated_lines as (
+-- the restated lines are never materialised (a correction restates millions): each use below
+-- reduces them to days, or to a first sales day, on its own
+restated_days as (
 
-    select lines.business_day, lines.txn_id, lines.sales_day, card_starts.moves_spend
+    select distinct lines.business_day
     from {{ ref('stg_pos__lines') }} as lines
     inner join card_starts
         on card_starts.card_no = lines.card_no
         and lines.sales_day >= card_starts.from_day
-
-),
-
-restated_days as (
-
-    select distinct business_day from restated_lines
 
     union
 
     -- returns of restated lines: a return's multiplier is its original line's
     select distinct returns.business_day
     from {{ ref('stg_pos__lines') }} as returns
-    where returns.original_txn_id in (select txn_id from restated_lines)
+    inner join {{ ref('stg_pos__lines') }} as originals
+        on originals.txn_id = returns.original_txn_id
+    inner join card_starts
+        on card_starts.card_no = originals.card_no
+        and originals.sales_day >= card_starts.from_day
+    where returns.original_txn_id is not null
+
+),
+
+evaluate_from as (
+
+    select min(lines.sales_day) as sales_day
+    from {{ ref('stg_pos__lines') }} as lines
+    inner join card_starts
+        on card_starts.card_no = lines.card_no
+        and lines.sales_day >= card_starts.from_day
+    where card_starts.moves_spend
 
 )
 
@@ -139,7 +151,7 @@ select
     coalesce(file_days.business_day, restated_days.business_day) as business_day,
     file_days.business_day is not null as has_new_file,
     restated_days.business_day is not null as is_restated,
-    (select min(sales_day) from restated_lines where moves_spend) as evaluate_from
+    (select sales_day from evaluate_from) as evaluate_from
 from file_days
 full outer join restated_days
     on restated_days.business_day = file_days.business_day
