@@ -28,6 +28,11 @@ demo: manifest
 test: manifest
 	$(BIN)/python -m pytest -q
 
+# The long end-to-end tests (marked slow): their own CI step, so `make test` stays near ten minutes.
+.PHONY: test-slow
+test-slow: manifest
+	$(BIN)/python -m pytest -q -m slow
+
 dev: manifest
 	$(BIN)/python -c "from pathlib import Path; from orchestration.instance import ensure_dagster_home; ensure_dagster_home(Path('$(LOYALTY_DATA_DIR)'))"
 	$(BIN)/dagster dev -w workspace.yaml

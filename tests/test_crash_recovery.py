@@ -94,6 +94,7 @@ def published(outbox_dir: Path) -> dict:
             "left_out": manifest["lapsed_at_risk_left_out"]}
 
 
+@pytest.mark.slow  # its own CI step (make test-slow): it runs the pipeline several times
 def test_runs_killed_in_ingestion_dbt_and_publishing_are_failed_and_the_next_run_publishes_once(
         tmp_path, small_landing, monkeypatch):
     # The uninterrupted reference runs meanwhile, from a fresh copy of the sources (no dbt

@@ -19,6 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from ingestion.contract import ADJUSTMENTS, MEMBERS, POS_LINES, PRODUCTS, REDEMPTIONS, STORES, create_raw_schema
 from tests.test_dbt_marts import (ADJUSTMENT_ROWS, MEMBER_ROWS, POS_ROWS, PRODUCT_ROWS, REDEMPTION_ROWS,
@@ -88,6 +89,7 @@ def _ledger(path: Path, member: str) -> list[tuple]:
                           "from marts.fct_points_ledger where member_id = ? order by all", [member])
 
 
+@pytest.mark.slow  # its own CI step (make test-slow): fourteen dbt builds
 def test_incremental_equals_full_refresh_over_a_wide_history(tmp_path):
     data_dir = tmp_path / "inc"
     data_dir.mkdir()
