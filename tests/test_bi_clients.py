@@ -34,7 +34,7 @@ print(json.dumps({
     "checksums": {t: str(con.execute(f'SELECT sum(hash(COLUMNS(*))) FROM "{t}"').fetchall()[0])
                   for t in tables},
     "qualified": con.execute("SELECT count(*) FROM marts.tier_list").fetchall()[0][0],
-    "parquet": {t: duckdb.sql(f"SELECT count(*) FROM read_parquet('{parquet}/{t}/*.parquet')").fetchall()[0][0]
+    "parquet": {t: duckdb.sql(f"SELECT count(*) FROM read_parquet('{parquet}/{t}/**/*.parquet')").fetchall()[0][0]
                 for t in tables},
 }))
 """
@@ -114,7 +114,7 @@ def test_no_personal_data_in_any_served_table(published):
         leaks = {}
         for table, column, data_type in columns:
             if data_type == "VARCHAR":
-                for source in (f's.main."{table}"', f"read_parquet('{serving}/parquet/{table}/*.parquet')"):
+                for source in (f's.main."{table}"', f"read_parquet('{serving}/parquet/{table}/**/*.parquet')"):
                     n = con.execute(f'SELECT count(*) FROM {source} WHERE "{column}" IN (SELECT value FROM pii)'
                                     ).fetchall()[0][0]
                     if n:

@@ -208,8 +208,8 @@ def test_the_copy_is_written_in_the_configured_storage_format(tmp_path, warehous
 
 def _parquet_counts(folder: Path) -> dict[str, int]:
     with duckdb.connect() as con:
-        return {mart.name: con.execute(f"SELECT count(*) FROM read_parquet('{mart}/*.parquet')").fetchall()[0][0]
-                for mart in sorted(folder.iterdir())}
+        return {mart.name: con.execute(f"SELECT count(*) FROM read_parquet('{mart}/**/*.parquet')").fetchall()[0][0]
+                for mart in sorted(folder.iterdir()) if mart.is_dir()}
 
 
 def test_parquet_folders_are_published_whole_beside_the_copy(tmp_path, warehouse):
@@ -249,3 +249,40 @@ def test_a_data_dir_copied_without_links_still_refreshes(tmp_path, warehouse):
     refreshed = refresh_serving_copy(warehouse, copied)
     assert (copied / "parquet").is_symlink()
     assert _parquet_counts(copied / "parquet") == refreshed.counts
+
+
+def _parquet_rows(folder: Path, table: str) -> list:
+    with duckdb.connect() as con:
+        return con.execute(f"SELECT * EXCLUDE (business_day), business_day FROM read_parquet("
+                           f"'{folder}/{table}/**/*.parquet', hive_partitioning = true) ORDER BY ALL").fetchall()
+
+
+def test_parquet_day_folders_are_rewritten_only_for_the_changed_days(tmp_path, warehouse):
+    """A daily version writes the days the build changed and shares the other days' files."""
+    serving_dir = tmp_path / "serving"
+    first = refresh_serving_copy(warehouse, serving_dir).parquet_dir.resolve()
+    assert sorted(p.name for p in (first / "fct_sales_lines").iterdir()) == [
+        "business_day=2025-01-01", "business_day=2025-01-02", "business_day=2025-01-03"]
+
+    _sql(warehouse, "UPDATE marts.fct_sales_lines SET net_amount = 0 WHERE business_day = DATE '2025-01-02'")
+    _log_build(warehouse, D3, "2025-01-05 06:00:00", [D2], (D3, "2025-01-04 06:00:00"))
+    second = refresh_serving_copy(warehouse, serving_dir).parquet_dir.resolve()
+
+    def inode(version: Path, day: str) -> int:
+        return next((version / "fct_sales_lines" / f"business_day={day}").iterdir()).stat().st_ino
+
+    assert inode(second, "2025-01-01") == inode(first, "2025-01-01")  # shared, not rewritten
+    assert inode(second, "2025-01-02") != inode(first, "2025-01-02")
+    with duckdb.connect() as con:
+        con.execute(f"ATTACH '{warehouse}' AS w (READ_ONLY)")
+        expected = con.execute("SELECT * FROM w.marts.fct_sales_lines ORDER BY ALL").fetchall()
+    assert _parquet_rows(second, "fct_sales_lines") == expected
+    assert _parquet_rows(first, "fct_sales_lines") != expected  # the previous version is untouched
+
+    # A published version that mirrors another build is not reused: every day is written again.
+    shared = inode(second, "2025-01-01")
+    (second / "_build.json").write_text("{}")
+    _log_build(warehouse, D3, "2025-01-05 07:00:00", [], (D3, "2025-01-05 06:00:00"))
+    third = refresh_serving_copy(warehouse, serving_dir).parquet_dir.resolve()
+    assert inode(third, "2025-01-01") != shared
+    assert _parquet_rows(third, "fct_sales_lines") == expected

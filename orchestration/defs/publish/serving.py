@@ -12,10 +12,11 @@ before; a daily run changes a few days of a 50M-line fact), the other tables who
 copy that mirrors another build, or none, is copied whole. The result equals a full copy.
 Which build the copy mirrors is kept beside it (marts.state.json), written after the rename.
 
+The Parquet version beside it re-writes the same days (serving_parquet.py).
+
 The file is written in the storage format of LOYALTY_SERVING_STORAGE_VERSION (default
 v1.4.0), which DuckDB 1.4 LTS and 1.5 engines (bundled by most BI drivers) can open. A previous
-copy in another format is not reused: the new one starts empty. Beside the file, the same
-tables as Parquet (serving_parquet.py).
+copy in another format is not reused: the new one starts empty.
 """
 
 from __future__ import annotations
@@ -28,14 +29,15 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.defs.publish.serving_parquet import publish_parquet_version, write_parquet_version
+from orchestration.defs.publish.serving_parquet import (
+    DAY_COLUMN, publish_parquet_version, published_build, write_parquet_version,
+)
 from orchestration.settings import duckdb_config, serving_storage_version
 
 # Only the warehouse's `marts` schema is served (never raw, staging, intermediate or
 # restricted: they hold full PII). Its tables land in the copy's `main` schema: the file
 # is named marts.duckdb, so `marts.tier_list` resolves to them without ambiguity.
 SERVED_SCHEMA = "marts"
-DAY_COLUMN = "business_day"
 SERVING_FILE = "marts.duckdb"
 STATE_FILE = "marts.state.json"  # the build (as-of date, load horizon) the copy mirrors
 COPY_ALIAS = "serving"
@@ -85,7 +87,8 @@ def refresh_serving_copy(warehouse_path: Path, serving_dir: Path,
             mirrored = _read_state(serving_dir) if tmp.exists() and target.exists() else None
             result, build = _bring_level(con, warehouse_path, mirrored)
             result.storage_version = wanted
-            parquet_version = write_parquet_version(con, COPY_ALIAS, serving_dir)
+            parquet_version = write_parquet_version(con, COPY_ALIAS, serving_dir, build, mirrored,
+                                                    result.days_recopied)
             con.execute("USE memory")
             con.execute(f"DETACH {COPY_ALIAS}")
         os.replace(tmp, target)
@@ -106,7 +109,8 @@ def _already_level(warehouse_path: Path, serving_dir: Path, storage_version: str
     Parquet version is published (a rerun with nothing new); else None."""
     target, parquet = serving_dir / SERVING_FILE, serving_dir / "parquet"
     mirrored = _read_state(serving_dir)
-    if mirrored is None or not target.exists() or Path(f"{target}.wal").exists() or not parquet.is_symlink():
+    if mirrored is None or not target.exists() or Path(f"{target}.wal").exists() \
+            or published_build(serving_dir) != mirrored:
         return None
     with duckdb.connect(config=duckdb_config()) as con:
         escaped = str(warehouse_path).replace("'", "''")

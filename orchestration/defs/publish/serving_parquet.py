@@ -1,14 +1,21 @@
 """The serving copy's tables as Parquet, one folder per mart, swapped in whole (no Dagster here).
 
-Readers use `serving/parquet/<mart>/*.parquet`. `serving/parquet` is a symbolic link to one
+Readers use `serving/parquet/<mart>/**/*.parquet`. `serving/parquet` is a symbolic link to one
 complete version, `serving/parquet.versions/<stamp>/`: a run writes a new version beside the
 published one and replaces the link with a rename, so a reader sees either the previous run's
 folders or the new ones, never a half-written folder. The previous version is kept until the
 next run, so a reader that resolved the link just before a swap can finish reading it.
+
+Tables with a `business_day` column are written one folder per day (`business_day=YYYY-MM-DD/`,
+Hive layout: readers get the column from the path). A version written after the one it
+follows writes only the re-copied days and hard-links the other days' files from that version:
+files are never changed once written, so two versions can share them, and a daily run writes
+the day it brings instead of the whole 50M-line fact.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from datetime import datetime, timezone
@@ -18,23 +25,86 @@ import duckdb
 
 PARQUET_LINK = "parquet"
 VERSIONS_DIR = "parquet.versions"
+BUILD_FILE = "_build.json"  # the warehouse build a version mirrors (its day folders are that build's)
+DAY_COLUMN = "business_day"
 # The published version and the one before it (for readers that resolved the link earlier).
 VERSIONS_KEPT = 2
 
 
-def write_parquet_version(con: duckdb.DuckDBPyConnection, database: str, serving_dir: Path) -> Path:
-    """Every table of `database`.main as <version>/<table>/part_<i>.parquet; returns the version folder."""
+def write_parquet_version(con: duckdb.DuckDBPyConnection, database: str, serving_dir: Path,
+                          build: dict | None, previous_build: dict | None = None,
+                          days_recopied: dict[str, list] | None = None) -> Path:
+    """Every table of `database`.main under <version>/<table>/; returns the version folder.
+
+    days_recopied (table -> business days) lists what changed since previous_build: a day table in
+    it reuses the published version's other days when that version mirrors previous_build."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     version = serving_dir / VERSIONS_DIR / f"{stamp}-{os.getpid()}"
     version.mkdir(parents=True)
-    tables = con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = ? "
-                         "AND schema_name = 'main' ORDER BY table_name", [database]).fetchall()
-    for (table,) in tables:
-        folder = str(version / table).replace("'", "''")
-        # Files of at most ~256 MB; an empty table still gets one file (readers find its schema).
-        con.execute(f'COPY (SELECT * FROM "{database}".main."{table}") TO \'{folder}\' '
-                    "(FORMAT parquet, FILE_SIZE_BYTES '256MB', FILENAME_PATTERN 'part_{i}')")
+    published = published_version(serving_dir)
+    reusable = published if (published is not None and previous_build is not None
+                             and _mirrored_build(published) == previous_build) else None
+    tables = con.execute(
+        "SELECT t.table_name, bool_or(c.column_name = ?) FROM duckdb_tables() t "
+        "JOIN duckdb_columns() c USING (database_name, schema_name, table_name) "
+        "WHERE t.database_name = ? AND t.schema_name = 'main' GROUP BY 1 ORDER BY 1",
+        [DAY_COLUMN, database]).fetchall()
+    for table, by_day in tables:
+        source = f'"{database}".main."{table}"'
+        if not by_day:
+            _copy(con, f"SELECT * FROM {source}", version / table)
+            continue
+        changed = (days_recopied or {}).get(table)
+        previous_days = reusable / table if reusable is not None else None
+        if changed is not None and previous_days is not None and previous_days.is_dir():
+            _link_days(previous_days, version / table, skip={str(day) for day in changed})
+            days = [str(day) for day in changed]
+            where = f"WHERE {DAY_COLUMN} IN ({', '.join('?' for _ in days)})" if days else "WHERE false"
+        else:
+            days, where = [], ""
+        _copy(con, f"SELECT * FROM {source} {where}", version / table, days, by_day=True)
+    (version / BUILD_FILE).write_text(json.dumps(build, sort_keys=True))
     return version
+
+
+def _copy(con: duckdb.DuckDBPyConnection, select: str, folder: Path, parameters: list | None = None,
+          by_day: bool = False) -> None:
+    """COPY a query to a folder: one folder per business day, or files of at most ~256 MB."""
+    escaped = str(folder).replace("'", "''")
+    if by_day:
+        if not folder.exists():  # a day table with no rows still gets its folder
+            folder.mkdir()
+        # OVERWRITE_OR_IGNORE: the folder may hold the linked days (none of them is rewritten)
+        con.execute(f"COPY ({select}) TO '{escaped}' (FORMAT parquet, PARTITION_BY ({DAY_COLUMN}), "
+                    "OVERWRITE_OR_IGNORE, FILENAME_PATTERN 'part_{i}')", parameters or [])
+    else:
+        # An empty table still gets one file (readers find its schema).
+        con.execute(f"COPY ({select}) TO '{escaped}' "
+                    "(FORMAT parquet, FILE_SIZE_BYTES '256MB', FILENAME_PATTERN 'part_{i}')", parameters or [])
+
+
+def _link_days(previous: Path, folder: Path, skip: set[str]) -> None:
+    """Hard-link the day folders of a previous version, except the days in skip."""
+    folder.mkdir(exist_ok=True)
+    for day_folder in previous.iterdir():
+        if not day_folder.is_dir() or day_folder.name.split("=", 1)[-1] in skip:
+            continue
+        (folder / day_folder.name).mkdir()
+        for file in day_folder.iterdir():
+            os.link(file, folder / day_folder.name / file.name)
+
+
+def _mirrored_build(version: Path) -> dict | None:
+    try:
+        return json.loads((version / BUILD_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def published_build(serving_dir: Path) -> dict | None:
+    """The build the published version mirrors (None before the first run or if unknown)."""
+    version = published_version(serving_dir)
+    return _mirrored_build(version) if version is not None else None
 
 
 def publish_parquet_version(serving_dir: Path, version: Path) -> Path:
