@@ -142,6 +142,43 @@
 {%- endmacro %}
 
 
+{#
+  Filter of a member-keyed model (member_keyed_materialization): the members this run
+  recomputes (all of them on a first build or a full refresh).
+#}
+{% macro in_members_to_refresh(column='member_id') -%}
+    {%- if is_incremental() -%}
+        {{ column }} in (select member_id from {{ ref('int_members_to_refresh') }})
+    {%- else -%}
+        1 = 1
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#
+  Member-keyed models (one or more rows per member, recomputed for int_members_to_refresh): per
+  adapter. DuckDB: incremental delete+insert on member_id (a member's rows are replaced whole;
+  a refreshed member with no row left is kept as a row with purchase_days = 0, which readers
+  skip, because a delete needs a key in the batch). Spark on Parquet has no row-level replace
+  (merge needs Delta or Iceberg): a whole table.
+#}
+{% macro member_keyed_materialization() -%}
+    {{ return(adapter.dispatch('member_keyed_materialization', 'loyalty_warehouse')()) }}
+{%- endmacro %}
+
+{% macro default__member_keyed_materialization() -%}
+    {{ exceptions.raise_compiler_error('no member-keyed materialization for adapter ' ~ adapter.type() ~ ': add one in macros/change_record.sql') }}
+{%- endmacro %}
+
+{% macro duckdb__member_keyed_materialization() -%}
+    {{ return('incremental') }}
+{%- endmacro %}
+
+{% macro spark__member_keyed_materialization() -%}
+    {{ return('table') }}
+{%- endmacro %}
+
+
 {# The strategy that replaces whole partitions (business days, month-ends): per adapter. #}
 {% macro partition_overwrite_strategy() -%}
     {{ return(adapter.dispatch('partition_overwrite_strategy', 'loyalty_warehouse')()) }}

@@ -6,6 +6,7 @@
     on_schema_change='fail'
 ) }}
 -- depends_on: {{ ref('int_days_to_rebuild') }}
+-- depends_on: {{ ref('int_members_before_rebuild') }}
 -- Member attribution, once per run for every reader: one row per business day, card and sales
 -- day with card transactions, with the member whose card_no matches and whose join_date <=
 -- sales_day (the latest such member if a card was reissued); member_id null for an unknown card

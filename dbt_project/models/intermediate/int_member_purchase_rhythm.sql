@@ -1,8 +1,17 @@
+{{ config(
+    materialized=member_keyed_materialization(),
+    incremental_strategy='delete+insert',
+    unique_key='member_id',
+    on_schema_change='fail'
+) }}
+-- depends_on: {{ ref('int_members_to_refresh') }}
 -- One row per member with at least one purchase day (a day with a purchase transaction,
 -- days <= D): first, second and last purchase day, number of distinct purchase days, and the
 -- median gap in days between consecutive purchase days (even number of gaps: the mean of the
 -- two middle ones; null with fewer than 2 purchase days), and the category of the second
 -- purchase day (the category with most spend bought that day, ties by name).
+-- Member-keyed (macros/change_record.sql): a run recomputes the members of int_members_to_refresh;
+-- one of them left with no purchase day gets a row with purchase_days = 0 (readers skip it).
 with purchase_days as (
 
     select
@@ -15,6 +24,7 @@ with purchase_days as (
         select distinct member_id, sales_day
         from {{ ref('int_member_daily_sales') }}
         where purchase_transactions > 0
+            and {{ in_members_to_refresh() }}
     ) as distinct_days
 
 ),
@@ -85,3 +95,19 @@ left join medians
     on medians.member_id = summary.member_id
 left join second_purchase_category
     on second_purchase_category.member_id = summary.member_id
+{%- if is_incremental() %}
+
+union all
+
+-- refreshed members with no purchase day left: their previous row is replaced by this one
+select
+    refreshed.member_id,
+    cast(null as date),
+    cast(null as date),
+    cast(null as {{ dbt.type_string() }}),
+    cast(null as date),
+    cast(0 as bigint),
+    cast(null as decimal(18, 1))
+from {{ ref('int_members_to_refresh') }} as refreshed
+where refreshed.member_id not in (select member_id from summary)
+{%- endif %}

@@ -24,6 +24,7 @@ rhythm as (
         rhythm.*,
         {{ dbt.datediff('rhythm.last_purchase_date', as_of_date(), 'day') }} as days_since_last_purchase
     from {{ ref('int_member_purchase_rhythm') }} as rhythm
+    where rhythm.purchase_days > 0  -- a refreshed member with no purchase day left
 
 ),
 

@@ -16,6 +16,7 @@ with members as (
 rhythm as (
 
     select * from {{ ref('int_member_purchase_rhythm') }}
+    where purchase_days > 0  -- a refreshed member with no purchase day left
 
 ),
 

@@ -8,6 +8,7 @@ with rhythm as (
         rhythm.*,
         cast({{ dbt.dateadd('day', 'cast(floor(rhythm.median_gap_days) as integer)', 'rhythm.last_purchase_date') }} as date) as next_due_date
     from {{ ref('int_member_category_rhythm') }} as rhythm
+    -- (min_purchase_days >= 2 also skips a refreshed member with no purchase day left)
     where rhythm.purchase_days >= {{ program_number('replenishment.min_purchase_days', min=2) }}
 
 )
