@@ -259,6 +259,13 @@ def run_day(label: str, day: date, env: dict, work: Path) -> dict:
     return result
 
 
+def code_version() -> str:
+    """The commit measured (and whether the tree had uncommitted changes)."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    return git("rev-parse", "--short", "HEAD") + (" with uncommitted changes" if git("status", "--porcelain") else "")
+
+
 def last_month_end_on_or_before(day: date) -> date:
     return day if (day + timedelta(days=1)).day == 1 else day.replace(day=1) - timedelta(days=1)
 
@@ -339,6 +346,7 @@ def main() -> int:
     }
     report = {
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "code": code_version(),
         "scale": {"members": args.members, "days": (full_day - start).days + 1, "stores": args.stores,
                   "pos_lines": pos_lines},
         "summary": summary,
