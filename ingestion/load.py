@@ -170,18 +170,8 @@ def ingest_source(
     source_config = config.source(source.name)
     encoding = encoding or source_config.encoding
     aliases = {**source_config.aliases, **(aliases or {})}
-    current = sink.current_versions(source)
-    outcomes: list[LoadOutcome] = []
-    pending: list[_Pending] = []
-    for path, label, day in landing_files(landing_dir, source, up_to):
-        if source_config.require_done_marker and not path.with_name(path.name + ".done").exists():
-            continue  # still being delivered
-        stat = path.stat()
-        cur = current.get(label)
-        if cur is not None and cur.size_bytes == stat.st_size and cur.mtime_ns == stat.st_mtime_ns:
-            outcomes.append(LoadOutcome(label, source.name, day, "unchanged", sha256=cur.sha256))
-            continue
-        pending.append(_Pending(path, label, day, stat.st_size, stat.st_mtime_ns, cur))
+    pending, outcomes = files_to_load(sink.current_versions(source), landing_dir, source, up_to,
+                                      source_config.require_done_marker)
     if not pending:
         return outcomes
     contents = sink.loaded_contents()
@@ -204,6 +194,25 @@ def ingest_source(
         if progress is not None:
             progress(f"{source.name}: {len(pending)}/{len(pending)} files")
     return outcomes
+
+
+def files_to_load(current: dict[str, LoadedVersion], landing_dir: Path, source: Source, up_to: date | None,
+                  require_done_marker: bool) -> tuple[list[_Pending], list[LoadOutcome]]:
+    """The delivered files of `source` (days <= up_to) that are new or changed in size or mtime
+    since their current version (`current`: file name -> version), and an "unchanged" outcome for
+    each of the others. The one test of "is there anything new to load"."""
+    outcomes: list[LoadOutcome] = []
+    pending: list[_Pending] = []
+    for path, label, day in landing_files(landing_dir, source, up_to):
+        if require_done_marker and not path.with_name(path.name + ".done").exists():
+            continue  # still being delivered
+        stat = path.stat()
+        cur = current.get(label)
+        if cur is not None and cur.size_bytes == stat.st_size and cur.mtime_ns == stat.st_mtime_ns:
+            outcomes.append(LoadOutcome(label, source.name, day, "unchanged", sha256=cur.sha256))
+            continue
+        pending.append(_Pending(path, label, day, stat.st_size, stat.st_mtime_ns, cur))
+    return pending, outcomes
 
 
 def ingest_file(

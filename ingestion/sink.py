@@ -69,6 +69,14 @@ def _fault_point(stage: str) -> None:
     """No-op; tests replace it to crash the process at a given stage of a load."""
 
 
+def current_versions(con: duckdb.DuckDBPyConnection, source: Source) -> dict[str, LoadedVersion]:
+    """file_name -> its current (not superseded) version, for one source (reads only)."""
+    rows = con.execute(
+        "SELECT file_name, sha256, status, size_bytes, mtime_ns FROM raw.ingested_files "
+        "WHERE source = ? AND status <> 'superseded' ORDER BY loaded_at", [source.name]).fetchall()
+    return {name: LoadedVersion(sha, status, size, mtime) for name, sha, status, size, mtime in rows}
+
+
 class WarehouseSink:
     def __init__(self, con: duckdb.DuckDBPyConnection, lake_dir: Path):
         self.con = con
@@ -87,10 +95,7 @@ class WarehouseSink:
 
     def current_versions(self, source: Source) -> dict[str, LoadedVersion]:
         """file_name -> its current (not superseded) version, for one source."""
-        rows = self.con.execute(
-            "SELECT file_name, sha256, status, size_bytes, mtime_ns FROM raw.ingested_files "
-            "WHERE source = ? AND status <> 'superseded' ORDER BY loaded_at", [source.name]).fetchall()
-        return {name: LoadedVersion(sha, status, size, mtime) for name, sha, status, size, mtime in rows}
+        return current_versions(self.con, source)
 
     def loaded_contents(self) -> dict[str, str]:
         """sha256 -> a file name, for every loaded file with at least one row."""

@@ -17,6 +17,18 @@ import duckdb
 FULL_REFRESH_REQUIRED = "FULL_REFRESH_REQUIRED"
 
 
+def latest_build(con: duckdb.DuckDBPyConnection, catalog: str | None = None) -> dict | None:
+    """The latest successful build as {"as_of_date", "loaded_through"} (ISO text), or None."""
+    prefix = f"{catalog}." if catalog else ""
+    has_log = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'meta' AND table_name = "
+                          "'build_log' AND database_name = coalesce(?, current_database())", [catalog]).fetchall()[0][0]
+    if not has_log:
+        return None
+    rows = con.execute(f"SELECT as_of_date::VARCHAR, loaded_through::VARCHAR FROM {prefix}meta.build_log "
+                       "ORDER BY finished_at DESC LIMIT 1").fetchall()
+    return {"as_of_date": rows[0][0], "loaded_through": rows[0][1]} if rows else None
+
+
 def is_up_to_date(con: duckdb.DuckDBPyConnection, as_of: date, program: dict) -> bool:
     """True when the latest successful build was for `as_of` under `program` and no load record
     was written after it."""

@@ -33,8 +33,20 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_pipeline(as_of: str) -> int:
-    """Materialize daily_pipeline for one business day; non-zero if anything blocked it."""
+def run_pipeline(as_of: str, force: bool = False) -> int:
+    """Materialize daily_pipeline for one business day; non-zero if anything blocked it. A day
+    already published from everything there is starts no run (unless force)."""
+    if not force:
+        from orchestration.already_published import already_published
+
+        settings = settings_from_env()
+        reason = already_published(settings, as_of)
+        if reason is not None:
+            print(f"nothing to do: {reason} (--force runs it again)")
+            print(f"published: {settings.outbox_dir / as_of}")
+            print(f"warehouse: {settings.warehouse_path}")
+            return 0
+
     import dagster as dg
 
     from orchestration.dbt_manifest import ensure_manifest
@@ -86,7 +98,7 @@ def run_pipeline(as_of: str) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    return run_pipeline(args.as_of)
+    return run_pipeline(args.as_of, force=args.force)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -124,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run the daily pipeline for one business day")
     run.add_argument("--as-of", required=True, type=lambda s: date.fromisoformat(s).isoformat())
+    run.add_argument("--force", action="store_true",
+                     help="run even when the day is already published from everything there is")
     run.set_defaults(func=_run)
 
     demo = commands.add_parser("demo", help="generate sample data and run its last day")

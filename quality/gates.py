@@ -109,8 +109,13 @@ GATES_CONFIG_DEFAULT = Path(__file__).with_name("gates.yml")
 VOLUME_KEYS = ("trailing_days", "min_history_days", "lower_ratio", "upper_ratio", "noise_sigmas")
 
 
+def gates_config_path() -> Path:
+    """The gates configuration in effect: LOYALTY_GATES_CONFIG, else quality/gates.yml."""
+    return Path(os.environ.get("LOYALTY_GATES_CONFIG", GATES_CONFIG_DEFAULT))
+
+
 def load_gates_config(path: Path | None = None) -> dict:
-    path = path or Path(os.environ.get("LOYALTY_GATES_CONFIG", GATES_CONFIG_DEFAULT))
+    path = path or gates_config_path()
     config = yaml.safe_load(path.read_text(encoding="utf-8"))
     volume = config.get("volume", {})
     for key in VOLUME_KEYS:

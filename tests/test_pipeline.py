@@ -13,6 +13,7 @@ import pytest
 
 from orchestration.cli import main as loyalty
 from orchestration.definitions import defs
+from quality.gates import GATES_CONFIG_DEFAULT
 
 AS_OF = "2025-04-10"  # well before the generated chain's last day (2025-04-30)
 
@@ -86,7 +87,8 @@ def published_tier_list(outbox: Path, as_of: str) -> dict[str, dict]:
     return {r[0]: dict(zip(names, r)) for r in rows.fetchall()}
 
 
-def test_published_tier_list_matches_an_independent_computation(data_env, small_landing, capsys):
+def test_published_tier_list_matches_an_independent_computation(data_env, small_landing, capsys, tmp_path,
+                                                                monkeypatch):
     assert loyalty(["run", "--as-of", AS_OF]) == 0
     assert f"published: {data_env / 'outbox' / AS_OF}" in capsys.readouterr().out
 
@@ -124,10 +126,21 @@ def test_published_tier_list_matches_an_independent_computation(data_env, small_
     assert listed + manifest["lapsed_at_risk_left_out"]["total"] == lapsed_or_at_risk
     assert (data_env / "outbox" / AS_OF / "lapsed_customers.csv").stat().st_mode & 0o077 == 0
 
-    # re-publishing the same day with the same data gives byte-identical CSVs
+    # the same day again with nothing new starts no run
+    capsys.readouterr()
     assert loyalty(["run", "--as-of", AS_OF]) == 0
-    assert (data_env / "outbox" / AS_OF / "tier_list.csv").read_bytes() == csv_bytes
-    assert (data_env / "outbox" / AS_OF / "lapsed_customers.csv").read_bytes() == lapsed_bytes
+    out = capsys.readouterr().out
+    assert "nothing to do" in out and "succeeded" not in out
+    assert manifest["build"]["as_of_date"] == AS_OF
+    # another gates configuration is something new: a run; so is --force; both republish the same bytes
+    gates = tmp_path / "gates.yml"
+    gates.write_text(GATES_CONFIG_DEFAULT.read_text() + "\n# reviewed\n")
+    monkeypatch.setenv("LOYALTY_GATES_CONFIG", str(gates))
+    for args in (["run", "--as-of", AS_OF], ["run", "--as-of", AS_OF, "--force"]):
+        assert loyalty(args) == 0
+        assert "succeeded" in capsys.readouterr().out
+        assert (data_env / "outbox" / AS_OF / "tier_list.csv").read_bytes() == csv_bytes
+        assert (data_env / "outbox" / AS_OF / "lapsed_customers.csv").read_bytes() == lapsed_bytes
 
 
 def _keys(group: str) -> list[dg.AssetKey]:

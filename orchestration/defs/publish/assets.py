@@ -6,6 +6,8 @@ import dagster as dg
 import duckdb
 
 from orchestration.defs.partitions import ONE_DAY_PER_RUN, WAREHOUSE_POOL, business_days
+from orchestration.already_published import gates_sha256
+from orchestration.build_log import latest_build
 from orchestration.defs.publish.checks import STAGED_LAPSED, STAGED_TIER_LIST
 from orchestration.defs.publish.outbox import (
     LAPSED_SQL, LEFT_OUT_SQL, TIER_LIST_SQL, publish, sha256_file, stage_extract, staging_dir,
@@ -97,6 +99,7 @@ def outbox(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> d
     as_of = context.partition_key
     folder = staging_dir(settings.outbox_dir, as_of)
     with warehouse.connect(read_only=True) as con:
+        build = latest_build(con)  # `loyalty run` compares it to tell a rerun with nothing new
         left_out = dict(con.execute(LEFT_OUT_SQL).fetchall())
         # the warning check's count: trailing-year figures miss these store-days' sales
         without_lines = store_days_without_lines(con, as_of)
@@ -109,7 +112,8 @@ def outbox(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> d
     manifest = write_manifest(
         folder, as_of, files, checks_passed=passed_in_this_run(context),
         program_sha256=program_sha256(settings.program_path),
-        extra={"lapsed_at_risk_left_out": {"by_reason": left_out, "total": sum(left_out.values())},
+        extra={"build": build, "gates_sha256": gates_sha256(),
+               "lapsed_at_risk_left_out": {"by_reason": left_out, "total": sum(left_out.values())},
                "store_days_without_lines": {"count": without_lines.failing_count,
                                             **without_lines.details["window"]}})
     target = publish(folder, settings.outbox_dir, as_of)

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import duckdb
 
+from orchestration.build_log import latest_build
 from orchestration.defs.publish.serving_parquet import (
     DAY_COLUMN, publish_parquet_version, published_build, write_parquet_version,
 )
@@ -84,7 +85,7 @@ def refresh_serving_copy(warehouse_path: Path, serving_dir: Path,
                     tmp.unlink()
             _attach(con, tmp, COPY_ALIAS, storage_version)
             con.execute(f"USE {COPY_ALIAS}")
-            mirrored = _read_state(serving_dir) if tmp.exists() and target.exists() else None
+            mirrored = mirrored_build(serving_dir) if tmp.exists() and target.exists() else None
             result, build = _bring_level(con, warehouse_path, mirrored)
             result.storage_version = wanted
             parquet_version = write_parquet_version(con, COPY_ALIAS, serving_dir, build, mirrored,
@@ -108,7 +109,7 @@ def _already_level(warehouse_path: Path, serving_dir: Path, storage_version: str
     """The copy as it is, when it mirrors the warehouse's latest build in the wanted format and its
     Parquet version is published (a rerun with nothing new); else None."""
     target, parquet = serving_dir / SERVING_FILE, serving_dir / "parquet"
-    mirrored = _read_state(serving_dir)
+    mirrored = mirrored_build(serving_dir)
     if mirrored is None or not target.exists() or Path(f"{target}.wal").exists() \
             or published_build(serving_dir) != mirrored:
         return None
@@ -188,13 +189,9 @@ def _changed_days(con: duckdb.DuckDBPyConnection, mirrored: dict | None) -> tupl
     tables = {row[0] for row in con.execute(
         "SELECT table_name FROM duckdb_tables() WHERE database_name = 'warehouse' AND schema_name = 'meta'"
     ).fetchall()}
-    if not {"build_log", "int_build_scope", "int_days_to_rebuild"} <= tables:
+    build = latest_build(con, "warehouse")
+    if build is None or not {"int_build_scope", "int_days_to_rebuild"} <= tables:
         return None, None
-    latest = con.execute("SELECT as_of_date::VARCHAR, loaded_through::VARCHAR FROM warehouse.meta.build_log "
-                         "ORDER BY finished_at DESC LIMIT 1").fetchall()
-    if not latest:
-        return None, None
-    build = {"as_of_date": latest[0][0], "loaded_through": latest[0][1]}
     if mirrored == build:
         return build, []
     scope = con.execute("SELECT as_of_date::VARCHAR, loaded_through::VARCHAR, previous_as_of_date::VARCHAR, "
@@ -216,7 +213,8 @@ def _recopy_days(con: duckdb.DuckDBPyConnection, src: str, dst: str, days: list)
     con.execute(f"INSERT INTO {dst} SELECT * FROM {src} WHERE {where}", days)
 
 
-def _read_state(serving_dir: Path) -> dict | None:
+def mirrored_build(serving_dir: Path) -> dict | None:
+    """The build the serving copy mirrors (its state file), None if unknown."""
     try:
         return json.loads((serving_dir / STATE_FILE).read_text())
     except (OSError, ValueError):
