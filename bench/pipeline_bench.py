@@ -247,6 +247,12 @@ def fresh_warehouse(work: Path, name: str, landing: Path, first_day: date) -> di
         subprocess.run(["rm", "-rf", str(stale)], check=True)
     home.mkdir(parents=True)
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\nconcurrency:\n  pools:\n    default_limit: 1\n")
+    return fresh_environment(work, name, landing, first_day)
+
+
+def fresh_environment(work: Path, name: str, landing: Path, first_day: date) -> dict:
+    """The environment of the runs on one warehouse of the bench."""
+    data, home = work / f"data_{name}", work / f"dagster_home_{name}"
     return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
             "LOYALTY_LANDING_DIR": str(landing), "LOYALTY_DATA_DIR": str(data), "DAGSTER_HOME": str(home),
             "LOYALTY_FIRST_BUSINESS_DAY": first_day.isoformat()}
@@ -257,6 +263,23 @@ def run_day(label: str, day: date, env: dict, work: Path) -> dict:
     result["as_of"] = day.isoformat()
     result["breakdown"] = stage_breakdown(work / f"{label}.log", result["started_at"])
     return result
+
+
+def rerun_only(report_path: Path, work: Path, landing: Path, start: date) -> int:
+    """The rerun stage again, after a code change, on the warehouse of the last full bench:
+    its last day once (to be level with the code), then the same day again, measured."""
+    report = json.loads(report_path.read_text())
+    day = date.fromisoformat(report["stages"]["mid_month"]["as_of"])
+    env = {**fresh_environment(work, "all", landing, start)}
+    level = run_day("rerun_level", day, env, work)
+    rerun = run_day("rerun", day, env, work)
+    rerun["code"] = code_version()
+    rerun["note"] = f"measured with --rerun-only after the full bench, on its warehouse (day {day} again)"
+    report["stages"]["rerun_level"], report["stages"]["rerun"] = level, rerun
+    report["summary"]["rerun_no_new_file_seconds"] = rerun["seconds"]
+    report_path.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps({"rerun": rerun["seconds"], "exit_code": rerun["exit_code"]}))
+    return rerun["exit_code"]
 
 
 def code_version() -> str:
@@ -281,6 +304,9 @@ def main() -> int:
     parser.add_argument("--skip-half", action="store_true", help="skip the half-history warehouse")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/loyalty-pipeline-bench"))
     parser.add_argument("--report", type=Path, default=REPO / "bench" / "pipeline_report.json")
+    parser.add_argument("--rerun-only", action="store_true",
+                        help="measure only the rerun (the first-of-month day again, nothing new) on the "
+                             "warehouse a full bench left in --workdir, and update that stage of --report")
     args = parser.parse_args()
 
     work = args.workdir.resolve()
@@ -291,6 +317,8 @@ def main() -> int:
     mid_month = full_day + timedelta(days=15)
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     landing = work / "landing"
+    if args.rerun_only:
+        return rerun_only(args.report, work, landing, start)
     if not generate(landing, work, env, args.members, (mid_month - start).days + 1, args.stores, start,
                     args.seed, "generate"):
         return 1
