@@ -22,6 +22,7 @@ H       moves city on 2026-01-25 (after D1)                                 two 
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -345,3 +346,23 @@ def test_an_invalid_program_stops_the_run_before_any_model(tmp_path, change, mes
     finally:
         con.close()
     assert built == [(0,)]
+
+
+# --------------------------------------------------------------------------- tests of the tests
+
+def test_a_null_in_a_checked_column_fails_the_models_one_not_null_test(runs, tmp_path):
+    """Each model has one not_null_columns test (one node, one scan) for all its required
+    columns; a null in any of them fails it and names the column."""
+    with duckdb.connect(str(runs["data_dir"] / "warehouse.duckdb")) as con:
+        con.execute("CHECKPOINT")  # the copy must not miss what is still in the WAL
+    shutil.copy(runs["data_dir"] / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        con.execute("UPDATE marts.tier_list SET card_no = NULL, trailing_spend = NULL "
+                    "WHERE member_id = (SELECT min(member_id) FROM marts.tier_list)")
+    result = run_dbt("test", tmp_path, load_default_program(), D2, "--select", "tier_list")
+    outcome = {r.node.name: (str(r.status), r.failures) for r in result.result.results}
+    not_null = [name for name in outcome if name.startswith("not_null_columns_tier_list")]
+    # one failing row per column with nulls
+    assert len(not_null) == 1 and outcome[not_null[0]] == ("fail", 2), outcome
+    assert all(status in ("pass", "success") for name, (status, _) in outcome.items()
+               if name not in not_null and not name.startswith("accepted_values")), outcome
