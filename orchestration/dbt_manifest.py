@@ -37,10 +37,23 @@ def prepare_if_dev(project: DbtProject) -> None:
                                          guard_timeout_seconds=PREPARE_TIMEOUT_SECONDS)
 
 
+def newest_source_change(project_dir: Path) -> float:
+    """The latest modification time of the files dbt parses (models, macros, tests, the
+    project file); not its target or log folders."""
+    newest = (project_dir / "dbt_project.yml").stat().st_mtime
+    for folder in ("models", "macros", "tests", "seeds", "snapshots", "analyses", "program"):
+        for path in (project_dir / folder).rglob("*"):
+            if path.is_file():
+                newest = max(newest, path.stat().st_mtime)
+    return newest
+
+
 def ensure_manifest(project: DbtProject) -> bool:
-    """Prepare the manifest once if it is missing (`pip install .` without `make manifest`).
-    True if it had to. Concurrent callers wait for the first one."""
-    if project.manifest_path.exists():
+    """Prepare the manifest if it is missing (`pip install .` without `make manifest`) or older
+    than a file of the project (a manifest that does not know a model or test the run builds
+    fails the dbt step). True if it had to. Concurrent callers wait for the first one."""
+    if (project.manifest_path.exists()
+            and project.manifest_path.stat().st_mtime >= newest_source_change(Path(project.project_dir))):
         return False
     run_with_concurrent_update_guard(project.manifest_path, prepare_manifest, project=project,
                                      guard_timeout_seconds=PREPARE_TIMEOUT_SECONDS)
