@@ -366,3 +366,20 @@ def test_a_null_in_a_checked_column_fails_the_models_one_not_null_test(runs, tmp
     assert len(not_null) == 1 and outcome[not_null[0]] == ("fail", 2), outcome
     assert all(status in ("pass", "success") for name, (status, _) in outcome.items()
                if name not in not_null and not name.startswith("accepted_values")), outcome
+
+
+def test_a_repeated_recent_key_that_holds_its_date_fails_the_uniqueness_test(runs, tmp_path):
+    """A uniqueness test whose key holds its recent column checks the recent rows among
+    themselves; a repeated recent row still fails it."""
+    with duckdb.connect(str(runs["data_dir"] / "warehouse.duckdb")) as con:
+        con.execute("CHECKPOINT")
+    shutil.copy(runs["data_dir"] / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        # the same member-day twice on D (within the recent days the test reads)
+        for _ in range(2):
+            con.execute("INSERT INTO intermediate.int_member_daily_sales SELECT * REPLACE (DATE '2026-02-04' AS "
+                        "business_day, DATE '2026-02-04' AS sales_day) FROM intermediate.int_member_daily_sales LIMIT 1")
+    result = run_dbt("test", tmp_path, load_default_program(), D2, "--select", "int_member_daily_sales")
+    outcome = {r.node.name: (str(r.status), r.failures) for r in result.result.results}
+    unique = [name for name in outcome if name.startswith("unique_combination_of_columns_int_member_daily_sales")]
+    assert len(unique) == 1 and outcome[unique[0]] == ("fail", 1), outcome

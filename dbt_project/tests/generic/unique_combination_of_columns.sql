@@ -4,6 +4,7 @@
   days (macros/quality_window.sql) are checked, against the WHOLE table: a new or
   reprocessed day can neither repeat itself nor repeat an older row. Older keys were checked
   by the runs that built them; a whole-table pass on 50M rows each morning is the cost avoided.
+  When recent_column is part of the key, the recent rows are checked among themselves only.
 #}
 {% test unique_combination_of_columns(model, combination_of_columns, recent_column=none) %}
 {%- set columns = combination_of_columns | join(', ') %}
@@ -13,6 +14,18 @@ select
     {{ columns }},
     count(*) as occurrences
 from {{ model }}
+group by {{ columns }}
+having count(*) > 1
+
+{%- elif recent_column in combination_of_columns %}
+
+-- the key holds the date column: rows with one key share its date, so only recent rows can
+-- repeat a recent key (no lookup in the whole table)
+select
+    {{ columns }},
+    count(*) as occurrences
+from {{ model }}
+where {{ recent_column }} >= {{ quality_window_start() }}
 group by {{ columns }}
 having count(*) > 1
 
