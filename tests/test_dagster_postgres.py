@@ -224,7 +224,8 @@ def test_daily_run_and_backfill_recorded_in_postgres(team_env, postgres_server, 
     check_results = dict(_psql(postgres_server, """
         SELECT r.partition, count(*) FROM asset_check_executions c JOIN runs r USING (run_id)
         WHERE c.execution_status = 'SUCCEEDED' GROUP BY r.partition"""))
-    assert set(check_results) == set(all_days) and min(int(n) for n in check_results.values()) > 200
+    # every check of the gated assets, dbt tests included, ran and succeeded in each day's run
+    assert set(check_results) == set(all_days) and min(int(n) for n in check_results.values()) >= len(judged_checks)
 
     # The published days exist on disk too, and BI sees the backfill's last day.
     for day in all_days:
