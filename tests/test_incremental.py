@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingestion.contract import MEMBERS
+from ingestion.contract import ADJUSTMENTS, MEMBERS, REDEMPTIONS
 from tests.test_dbt_rules import MEMBER_ROWS, _insert, _member, load_default_program, make_warehouse, run_dbt
 
 SCHEMAS = ("intermediate", "marts", "restricted")
@@ -212,6 +212,72 @@ def test_members_whose_purchases_vanish_in_a_corrected_file_are_recomputed(tmp_p
     assert {single, several} <= refreshed
     after = dict(_execute(path, "select member_id, purchase_days from intermediate.int_member_purchase_rhythm"))
     assert after[single] == 0 and after[several] < rhythm[several]
+    _assert_equals_full_refresh(tmp_path, data_dir, "2026-02-04")
+
+
+def _record_file(path: Path, file_name: str, source: str, day: str, loaded_at: str) -> None:
+    _execute(path, """
+        insert into raw.ingested_files (file_name, source, business_day, sha256, size_bytes, status,
+                                        rows_read, rows_loaded, rows_quarantined, loaded_at)
+        values (?, ?, cast(? as date), 'sha-' || ?, 1, 'loaded', 1, 1, 0, cast(? as timestamp))""",
+             [file_name, source, day, file_name, loaded_at])
+
+
+def _ledger_days(path: Path) -> set[str]:
+    return {str(day) for (day,) in _execute(path, "select business_day from meta.int_days_to_rebuild")}
+
+
+def test_the_points_ledger_rewrites_only_the_entry_days_that_change(tmp_path):
+    """The ledger is partitioned by entry day. As D moves one day with no new file, a return
+    comes due on it (posted the day after the return): that day alone is rewritten. A late
+    member file activates a card back-dated before its rejected redemption, and a late
+    adjustment file arrives: the redemption's and the adjustment's days alone are rewritten, the
+    redemption is now accepted, and the ledger equals a full refresh after each step."""
+    data_dir = tmp_path / "inc"
+    data_dir.mkdir()
+    path = make_warehouse(data_dir)
+    _record_pos_files(path, "2026-02-06 01:00:00")
+    inactive = {**_member("M6", "C6", "2025-12-01", "2025-12-01 10:00:00", "2025-12-01", 1), "activated": False}
+    con = duckdb.connect(str(path))
+    try:
+        _insert(con, MEMBERS, [inactive])
+        _insert(con, REDEMPTIONS, [{
+            "redemption_id": "R6", "card_no": "C6", "redeemed_at": "2026-01-12 15:00:00", "store_id": "S1",
+            "points": 10, "reason": None, "business_day": "2026-01-12",
+            "_source_file": "redemptions/redemptions_20260112.csv", "_row_number": 1}])
+    finally:
+        con.close()
+    _record_file(path, "redemptions/redemptions_20260112.csv", "redemptions", "2026-01-12", "2026-02-06 01:00:00")
+
+    _run(data_dir, "2026-01-20")  # T04, a return on 2026-01-20, is posted on 2026-01-21
+    assert _execute(path, "select count(*) from marts.fct_points_ledger where entry_type = 'return'") == [(0,)]
+    _run(data_dir, "2026-01-21")  # no POS file that day
+    assert _ledger_days(path) == {"2026-01-21"}
+    assert _execute(path, "select entry_date::varchar, source_id from marts.fct_points_ledger "
+                          "where entry_type = 'return'") == [("2026-01-21", "T04")]
+    _assert_equals_full_refresh(tmp_path, data_dir, "2026-01-21")
+    _run(data_dir, "2026-02-04")
+    assert _execute(path, "select count(*) from marts.fct_points_ledger where source_id = 'R6'") == [(0,)]
+
+    # late files: M6 was activated on 2026-01-11 (before the redemption); an adjustment of 2026-01-08
+    con = duckdb.connect(str(path))
+    try:
+        _insert(con, MEMBERS, [{**_member("M6", "C6", "2025-12-01", "2026-01-11 10:00:00", "2026-02-03", 1),
+                                "activated": True}])
+        _insert(con, ADJUSTMENTS, [{
+            "adjustment_id": "J1", "member_id": "M1", "adjusted_at": "2026-01-08 09:00:00", "points": 7,
+            "reason": "goodwill", "business_day": "2026-01-08",
+            "_source_file": "adjustments/adjustments_20260108.csv", "_row_number": 1}])
+    finally:
+        con.close()
+    _record_file(path, "members/members_20260203.csv", "members", "2026-02-03", "2026-02-07 01:00:00")
+    _record_file(path, "adjustments/adjustments_20260108.csv", "adjustments", "2026-01-08", "2026-02-07 01:00:00")
+    assert not _run(data_dir, "2026-02-04")
+
+    assert _ledger_days(path) == {"2026-01-08", "2026-01-12"}
+    assert _execute(path, "select entry_date::varchar, entry_type, points from marts.fct_points_ledger "
+                          "where source_id in ('R6', 'J1') order by 1") == [
+        ("2026-01-08", "adjust", 7), ("2026-01-12", "redeem", -10)]
     _assert_equals_full_refresh(tmp_path, data_dir, "2026-02-04")
 
 

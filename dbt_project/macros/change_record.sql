@@ -128,13 +128,17 @@
 {#
   Filter of a day-partitioned model: the business days this run rewrites (all days <= D on a
   first build or a full refresh). `member_dependent`: the model's rows also depend on member
-  attribution or points multipliers, so the restated days count too.
+  attribution or points multipliers, so the restated days count too. `ledger`: the points
+  ledger, partitioned by entry day, rewrites every day of the record (moves_ledger too).
 #}
-{% macro in_days_to_rebuild(column='business_day', member_dependent=false) -%}
+{% macro in_days_to_rebuild(column='business_day', member_dependent=false, ledger=false) -%}
     {%- if is_incremental() -%}
         {{ column }} in (
             select business_day from {{ ref('int_days_to_rebuild') }}
-            {%- if not member_dependent %} where has_new_file{% endif %}
+            {%- if ledger %}
+            {%- elif member_dependent %} where has_new_file or is_restated
+            {%- else %} where has_new_file
+            {%- endif %}
         )
     {%- else -%}
         {{ column }} <= {{ as_of_date() }}

@@ -13,7 +13,13 @@
 -- evaluate_from: the earliest sales day whose member spend may have changed (a correction, an
 -- attribution that moved); month-end tiers from there on are re-evaluated (null: none; the
 -- member part is int_changed_members.evaluate_from).
+--   moves_ledger     the points ledger (partitioned by entry day) rewrites the day: the returns
+--                    of a rewritten day are posted `return_posting_delay_days` later, and
+--                    welcome, redemption and adjustment entries come into view as D moves, with a
+--                    new or corrected redemption or adjustment file, or with a changed member
+--                    (a moved join date or card, a new member, a change of activation or status).
 -- No previous build: every day <= D has_new_file.
+{%- set delay = program_number('points.return_posting_delay_days', min=0) %}
 {%- set built_card_days = adapter.get_relation(database=target.database, schema='intermediate',
                                                identifier='int_card_daily_sales') %}
 
@@ -145,13 +151,115 @@ evaluate_from as (
         and lines.sales_day >= card_starts.from_day
     where card_starts.moves_spend
 
+),
+
+-- redemption and adjustment rows new since the last build (a new or corrected file, or come into view)
+new_redemptions as (
+
+    select redemptions.redeemed_day as entry_day, redemptions.business_day
+    from {{ ref('stg_redemptions__redemptions') }} as redemptions
+    left join {{ ingested_files_relation() }} as files
+        on files.file_name = redemptions._source_file
+        and files.source = 'redemptions'
+    cross join scope
+    where scope.previous_as_of_date is null
+        or files.loaded_at > scope.previous_loaded_through
+        or redemptions.business_day > scope.previous_as_of_date
+
+),
+
+new_adjustments as (
+
+    select adjustments.adjusted_day as entry_day, adjustments.business_day
+    from {{ ref('stg_adjustments__adjustments') }} as adjustments
+    left join {{ ingested_files_relation() }} as files
+        on files.file_name = adjustments._source_file
+        and files.source = 'adjustments'
+    cross join scope
+    where scope.previous_as_of_date is null
+        or files.loaded_at > scope.previous_loaded_through
+        or adjustments.business_day > scope.previous_as_of_date
+        or adjustments.adjusted_day > scope.previous_as_of_date
+
+),
+
+-- the entry days of the points ledger that change beyond the rewritten POS days
+ledger_days as (
+
+    -- returns of a rewritten day are posted later
+    select {{ add_days('business_day', delay) }} as business_day from file_days
+    union
+    select {{ add_days('business_day', delay) }} from restated_days
+    union
+    -- returns coming due as D moves
+    select {{ add_days('files.business_day', delay) }}
+    from {{ ingested_files_relation() }} as files
+    cross join scope
+    where files.source = 'pos_lines'
+        and (scope.previous_as_of_date is null
+            or {{ add_days('files.business_day', delay) }} > scope.previous_as_of_date)
+    union
+    -- welcome entries come into view
+    select members.join_date
+    from {{ ref('int_members_as_of') }} as members
+    cross join scope
+    where scope.previous_as_of_date is null or members.join_date > scope.previous_as_of_date
+    union
+    select entry_day from new_redemptions
+    union
+    select business_day from new_redemptions
+    union
+    select entry_day from new_adjustments
+    union
+    -- a corrected adjustment file: its day (rows may have gone)
+    select business_day from new_adjustments
+    union
+    -- changed members: a moved or new join date moves the welcome entry ...
+    select join_date from {{ ref('int_changed_members') }} where is_new or attribution_moved
+    union
+    select join_date_before from {{ ref('int_changed_members') }} where attribution_moved
+    union
+    -- ... their adjustments (an adjustment counts for a known member only) ...
+    select adjustments.adjusted_day
+    from {{ ref('stg_adjustments__adjustments') }} as adjustments
+    inner join {{ ref('int_changed_members') }} as changed
+        on changed.member_id = adjustments.member_id
+    union
+    -- ... and the redemptions of their cards (matched by card; accepted by the member version
+    -- valid then), from the change on, or all of them when the attribution moved
+    select redemptions.redeemed_day
+    from {{ ref('stg_redemptions__redemptions') }} as redemptions
+    inner join {{ ref('int_changed_members') }} as changed
+        on changed.card_no = redemptions.card_no
+        and (changed.attribution_moved or changed.is_new
+            or redemptions.redeemed_day >= cast(changed.changed_from as date))
+    union
+    select redemptions.redeemed_day
+    from {{ ref('stg_redemptions__redemptions') }} as redemptions
+    inner join {{ ref('int_changed_members') }} as changed
+        on changed.card_no_before = redemptions.card_no
+        and changed.attribution_moved
+
+),
+
+flagged_days as (
+
+    select business_day, 1 as has_new_file, 0 as is_restated, 0 as moves_ledger from file_days
+    union all
+    select business_day, 0, 1, 0 from restated_days
+    union all
+    select business_day, 0, 0, 1 from ledger_days
+
 )
 
 select
-    coalesce(file_days.business_day, restated_days.business_day) as business_day,
-    file_days.business_day is not null as has_new_file,
-    restated_days.business_day is not null as is_restated,
+    flagged_days.business_day,
+    max(flagged_days.has_new_file) = 1 as has_new_file,
+    max(flagged_days.is_restated) = 1 as is_restated,
+    max(flagged_days.moves_ledger) = 1 as moves_ledger,
     (select sales_day from evaluate_from) as evaluate_from
-from file_days
-full outer join restated_days
-    on restated_days.business_day = file_days.business_day
+from flagged_days
+cross join scope
+where flagged_days.business_day is not null
+    and flagged_days.business_day <= scope.as_of_date
+group by flagged_days.business_day

@@ -10,7 +10,9 @@
 select distinct member_id
 from {{ previous }}
 where member_id is not null
-    and business_day in (select business_day from {{ ref('int_days_to_rebuild') }})
+    and business_day in (
+        select business_day from {{ ref('int_days_to_rebuild') }} where has_new_file or is_restated
+    )
 {%- else %}
 select cast(null as {{ dbt.type_string() }}) as member_id
 where 1 = 0

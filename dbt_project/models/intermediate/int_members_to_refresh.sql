@@ -11,7 +11,9 @@ union
 select member_id
 from {{ ref('int_card_day_members') }}
 where member_id is not null
-    and business_day in (select business_day from {{ ref('int_days_to_rebuild') }})
+    and business_day in (
+        select business_day from {{ ref('int_days_to_rebuild') }} where has_new_file or is_restated
+    )
 
 union
 

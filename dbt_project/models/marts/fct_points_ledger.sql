@@ -6,9 +6,19 @@
 --   redeem   -points of each accepted redemption (activated, non-cancelled card), on its day;
 --   adjust   signed points of each manual adjustment of a known member, on its day.
 -- multiplier: the highest points multiplier of the transaction's lines (earn/return), else null.
--- Rebuilt whole each run from the per-transaction points (int_member_transaction_points,
--- partitioned by business day) and the small welcome, redemption and adjustment sets: returns come due and entries are
--- reached as D moves, with no bookkeeping.
+-- Partitioned by entry day (business_day = entry_date): a run rewrites the days the record of
+-- what changed lists for the ledger (int_days_to_rebuild: the rewritten POS days, the returns
+-- they post later, returns coming due as D moves, new welcome, redemption and adjustment entries,
+-- changed members' entries). A POS line's sales day is its file's business day (the contract),
+-- so earn entries of day X come from business day X and returns posted on X from X - delay.
+{{ config(
+    materialized='incremental',
+    incremental_strategy=partition_overwrite_strategy(),
+    unique_key='business_day',
+    partition_by=['business_day'],
+    on_schema_change='fail'
+) }}
+-- depends_on: {{ ref('int_days_to_rebuild') }}
 {%- set delay = program_number('points.return_posting_delay_days', min=0) %}
 
 with entries as (
@@ -21,7 +31,7 @@ with entries as (
         cast(null as {{ dbt.type_string() }}) as source_id,
         cast(null as decimal(9, 2)) as multiplier
     from {{ ref('int_members_as_of') }}
-    where join_date <= {{ as_of_date() }}
+    where {{ in_days_to_rebuild('join_date', ledger=true) }}
 
     union all
 
@@ -34,6 +44,7 @@ with entries as (
         multiplier
     from {{ ref('int_member_transaction_points') }}
     where is_purchase
+        and {{ in_days_to_rebuild(ledger=true) }}
 
     union all
 
@@ -46,7 +57,7 @@ with entries as (
         multiplier
     from {{ ref('int_member_transaction_points') }}
     where is_return
-        and {{ add_days('sales_day', delay) }} <= {{ as_of_date() }}
+        and {{ in_days_to_rebuild(add_days('sales_day', delay), ledger=true) }}
 
     union all
 
@@ -59,6 +70,7 @@ with entries as (
         cast(null as decimal(9, 2))
     from {{ ref('int_redemptions_checked') }}
     where is_accepted
+        and {{ in_days_to_rebuild('redeemed_day', ledger=true) }}
 
     union all
 
@@ -72,7 +84,7 @@ with entries as (
     from {{ ref('stg_adjustments__adjustments') }} as adjustments
     inner join {{ ref('int_members_as_of') }} as members
         on members.member_id = adjustments.member_id
-    where adjustments.adjusted_day <= {{ as_of_date() }}
+    where {{ in_days_to_rebuild('adjustments.adjusted_day', ledger=true) }}
 
 )
 
@@ -82,5 +94,6 @@ select
     entries.entry_type,
     cast(entries.points as integer) as points,
     entries.source_id,
-    cast(entries.multiplier as decimal(9, 2)) as multiplier
+    cast(entries.multiplier as decimal(9, 2)) as multiplier,
+    cast(entries.entry_date as date) as business_day
 from entries
