@@ -110,3 +110,23 @@ chromium:
 
 test-superset: manifest superset-install chromium
 	LOYALTY_TEST_SUPERSET=1 $(BIN)/python -m pytest -q tests/test_superset.py
+
+# The Spark engine (README "Scale-out on Spark"): dbt-spark and pyspark in the same venv; a local
+# standalone cluster (a master, two workers, a Thrift server) under $(LOYALTY_DATA_DIR)/spark.
+.PHONY: install-spark spark-cluster spark-cluster-stop test-spark
+
+$(BIN)/.installed-spark: $(BIN)/.installed
+	$(BIN)/pip install --quiet -e '.[test,spark]'
+	touch $@
+
+install-spark: $(BIN)/.installed-spark
+
+spark-cluster: install-spark
+	$(BIN)/python -m orchestration.local_spark start
+
+spark-cluster-stop:
+	$(BIN)/python -m orchestration.local_spark stop
+
+# Starts its own cluster on free ports and stops it (by pid) when done.
+test-spark: manifest install-spark
+	LOYALTY_TEST_SPARK=1 $(BIN)/python -m pytest -q tests/test_spark_engine.py

@@ -273,6 +273,13 @@ class WarehouseSink:
                 self._write_fresh_days(source, valid, fresh)
             self.refresh_lake(source, {r.version.business_day for r in records} - fresh)
 
+    def export_load_records(self) -> None:
+        """The load records beside the lake (`ingested_files/ingested_files.parquet`), written before
+        each Spark build: its record of what changed reads them as DuckDB's models read
+        raw.ingested_files."""
+        target = self.lake_dir / "ingested_files" / "ingested_files.parquet"
+        self._copy_to(f"SELECT {', '.join(INGESTED_FILES_COLUMNS)} FROM raw.ingested_files", target)
+
     def replace_file(
         self, version: FileVersion, valid: pl.DataFrame | None, quarantined: pl.DataFrame | None,
         *, status: str, reason: str | None, replaces_sha256: str | None,

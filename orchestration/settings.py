@@ -18,6 +18,8 @@ FIRST_BUSINESS_DAY_DEFAULT = "2024-01-01"
 # DuckDB storage format of the BI serving copy: v1.4.0 files open in DuckDB 1.4 LTS, 1.5 and 2.x
 # (most BI drivers bundle a 1.x engine); "latest" gives this DuckDB's newest format.
 SERVING_STORAGE_VERSION_DEFAULT = "v1.4.0"
+# LOYALTY_ENGINE: what builds the dbt models (README "Scale-out on Spark")
+ENGINES = ("duckdb", "spark")
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,7 @@ class Settings:
     landing_dir: Path
     data_dir: Path
     program_path: Path
+    engine: str = "duckdb"
 
     @property
     def warehouse_path(self) -> Path:
@@ -47,11 +50,21 @@ class Settings:
         """Parquet copy of every validated landed file, for Spark and other readers."""
         return self.data_dir / "lake"
 
+    @property
+    def spark_snapshot_dir(self) -> Path:
+        """Where a Spark build exports its marts (and meta, restricted) as Parquet for the gates,
+        extracts and the serving copy (macros/raw_sources.sql)."""
+        return self.data_dir / "spark_snapshot"
+
 
 def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     data_dir = Path(env.get("LOYALTY_DATA_DIR", "data")).resolve()
+    engine = env.get("LOYALTY_ENGINE", "duckdb")
+    if engine not in ENGINES:
+        raise ValueError(f"LOYALTY_ENGINE={engine!r}: one of {', '.join(ENGINES)}")
     return Settings(
+        engine=engine,
         landing_dir=Path(env.get("LOYALTY_LANDING_DIR", str(data_dir / "landing"))).resolve(),
         data_dir=data_dir,
         program_path=Path(env.get("LOYALTY_PROGRAM", str(DEFAULT_PROGRAM_PATH))).resolve(),

@@ -18,8 +18,28 @@
   then runs the same build with --full-refresh (orchestration/defs/transform/assets.py).
 #}
 
+{# The database part of a relation the project names itself: per adapter. #}
+{% macro warehouse_database() -%}
+    {{ return(adapter.dispatch('warehouse_database', 'loyalty_warehouse')()) }}
+{%- endmacro %}
+
+{% macro default__warehouse_database() -%}
+    {{ exceptions.raise_compiler_error('no warehouse database for adapter ' ~ adapter.type() ~ ': add one in macros/change_record.sql') }}
+{%- endmacro %}
+
+{# DuckDB: the warehouse file's catalog. #}
+{% macro duckdb__warehouse_database() -%}
+    {{ return(target.database) }}
+{%- endmacro %}
+
+{# Spark: a relation has a schema (= database) and a name, no catalog part. #}
+{% macro spark__warehouse_database() -%}
+    {{ return(none) }}
+{%- endmacro %}
+
+
 {% macro build_log_relation() -%}
-    {{ return(api.Relation.create(database=target.database, schema='meta', identifier='build_log')) }}
+    {{ return(api.Relation.create(database=warehouse_database(), schema='meta', identifier='build_log')) }}
 {%- endmacro %}
 
 
@@ -31,7 +51,7 @@
 
 {# on-run-start: the build log exists (an empty one means: no successful build yet). #}
 {% macro create_build_log() -%}
-    create schema if not exists meta;
+    {%- if execute %}{% do run_query('create schema if not exists meta') %}{% endif %}
     create table if not exists {{ build_log_relation() }} (
         as_of_date date,
         loaded_through timestamp,
@@ -115,7 +135,7 @@
         {%- if not failed and not missing -%}
             insert into {{ build_log_relation() }} (as_of_date, loaded_through, program_json, finished_at)
             select as_of_date, loaded_through, {{ sql_string(program_json()) }}, {{ dbt.current_timestamp() }}
-            from {{ api.Relation.create(database=target.database, schema='meta', identifier='int_build_scope') }}
+            from {{ api.Relation.create(database=warehouse_database(), schema='meta', identifier='int_build_scope') }}
         {%- else -%}
             select 1
         {%- endif -%}
@@ -234,7 +254,7 @@
   so not a dbt source: it is written in the same transaction as the raw rows it describes).
 #}
 {% macro ingested_files_relation() -%}
-    {{ return(api.Relation.create(database=target.database, schema='raw', identifier='ingested_files')) }}
+    {{ return(api.Relation.create(database=warehouse_database(), schema='raw', identifier='ingested_files')) }}
 {%- endmacro %}
 
 

@@ -29,6 +29,7 @@ class WarehouseResource(dg.ConfigurableResource):
             landing_dir=_path_or(self.landing_dir, env.landing_dir),
             data_dir=_path_or(self.data_dir, env.data_dir),
             program_path=_path_or(self.program_path, env.program_path),
+            engine=env.engine,
         )
 
     @contextmanager

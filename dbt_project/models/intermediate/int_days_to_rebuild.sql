@@ -20,7 +20,7 @@
 --                    (a moved join date or card, a new member, a change of activation or status).
 -- No previous build: every day <= D has_new_file.
 {%- set delay = program_number('points.return_posting_delay_days', min=0) %}
-{%- set built_card_days = adapter.get_relation(database=target.database, schema='intermediate',
+{%- set built_card_days = adapter.get_relation(database=warehouse_database(), schema='intermediate',
                                                identifier='int_card_daily_sales') %}
 
 with scope as (

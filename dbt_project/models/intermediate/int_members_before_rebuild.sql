@@ -4,7 +4,7 @@
 -- before int_card_day_members rewrites those days (it depends on this model), so a member whose
 -- lines move to another member or vanish in a corrected file is still refreshed by the
 -- member-keyed models (int_members_to_refresh). Empty on a first build and a full refresh.
-{%- set previous = adapter.get_relation(database=target.database, schema='intermediate',
+{%- set previous = adapter.get_relation(database=warehouse_database(), schema='intermediate',
                                         identifier='int_card_day_members') %}
 {%- if previous is not none and not flags.FULL_REFRESH %}
 select distinct member_id

@@ -13,24 +13,32 @@ import dagster as dg
 import duckdb
 from dagster_dbt import DbtCliResource, dbt_assets
 
+from ingestion.lake_schema import lake_tables
 from ingestion.owner_only import owner_only_umask
+from ingestion.sink import WarehouseSink
 from orchestration.build_log import FULL_REFRESH_REQUIRED, is_up_to_date
 from orchestration.defs.partitions import ONE_DAY_PER_RUN, WAREHOUSE_POOL, business_days
 from orchestration.defs.resources import WarehouseResource
 from orchestration.defs.transform.project import loyalty_dbt_project
 from orchestration.defs.transform.translator import LoyaltyTranslator
-from orchestration.settings import load_program
+from orchestration.settings import Settings, load_program
+from orchestration.spark_snapshot import clear_snapshot, load_snapshot
 
 
-def dbt_build_args(program: dict) -> list[str]:
+def dbt_build_args(program: dict, settings: Settings | None = None) -> list[str]:
     """`dbt build` under one program configuration (the as-of date is in the environment).
 
     The as-of date travels as LOYALTY_AS_OF_DATE, not --vars: dbt re-parses the whole project
-    whenever --vars change, and the program's vars are the same from one day to the next.
+    whenever --vars change, and the program's vars are the same from one day to the next (so
+    are the Spark engine's: the lake's tables and where the built marts are exported).
     dbt unit tests test the SQL, not the day's data: pytest runs them (tests/test_dbt_*.py),
     the daily run skips them (they cost a fixed minute at chain scale).
     """
-    return ["build", "--vars", json.dumps({"program": program}, sort_keys=True, ensure_ascii=False),
+    variables = {"program": program}
+    if settings is not None and settings.engine == "spark":
+        variables["lake_tables"] = lake_tables(settings.lake_dir)
+        variables["snapshot_dir"] = str(settings.spark_snapshot_dir)
+    return ["build", "--vars", json.dumps(variables, sort_keys=True, ensure_ascii=False),
             "--exclude-resource-type", "unit_test"]
 
 
@@ -71,7 +79,10 @@ def with_row_counts(events: Iterable, manifest: dict,
     if built:
         with connect() as con:
             for key, relation in built.items():
-                counts[key] = con.execute(f"SELECT count(*) FROM {relation}").fetchall()[0][0]
+                try:
+                    counts[key] = con.execute(f"SELECT count(*) FROM {relation}").fetchall()[0][0]
+                except duckdb.CatalogException:  # built by Spark and not exported (staging, intermediate)
+                    continue
         dg.get_dagster_logger().info(
             f"row counts of {len(counts)} dbt models read in {time.monotonic() - started:.2f}s")
     for event in held:
@@ -112,16 +123,26 @@ def loyalty_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, w
         return
     with dbt_environment(LOYALTY_DATA_DIR=str(settings.data_dir), LOYALTY_AS_OF_DATE=context.partition_key), \
             owner_only_umask():
-        invocation = dbt.cli(dbt_build_args(program), context=context, target_path=target, raise_on_error=False)
+        if settings.engine == "spark":
+            clear_snapshot(settings.spark_snapshot_dir)
+            with warehouse.connect() as con:  # the load records beside the lake, for Spark's change record
+                WarehouseSink(con, settings.lake_dir).export_load_records()
+        invocation = dbt.cli(dbt_build_args(program, settings), context=context, target_path=target,
+                             raise_on_error=False)
         events = list(invocation.stream())
         error = invocation.get_error()
         if error is not None and FULL_REFRESH_REQUIRED in str(error) and not events:
             # dbt stopped at its start: only a full rebuild is right (macros/change_record.sql)
             context.log.warning(f"dbt: {_full_refresh_reason(str(error))}; rebuilding everything")
-            invocation = dbt.cli([*dbt_build_args(program), "--full-refresh"], context=context,
+            invocation = dbt.cli([*dbt_build_args(program, settings), "--full-refresh"], context=context,
                                  target_path=target, raise_on_error=False)
             events = list(invocation.stream())
             error = invocation.get_error()
+        if settings.engine == "spark":
+            # what Spark built, where the gates, extracts and serving copy read it
+            with warehouse.connect() as con:
+                loaded = load_snapshot(con, settings.spark_snapshot_dir)
+            context.log.info(f"Spark: {len(loaded)} tables of marts, restricted and meta loaded for the gates")
         yield from with_row_counts(_then_raise(events, error), invocation.manifest,
                                    lambda: warehouse.connect(read_only=True))
 
