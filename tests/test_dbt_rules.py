@@ -313,3 +313,14 @@ def test_bad_tier_scheme_is_a_compile_error(tmp_path, tier_index, thresholds, me
     result = run_dbt("parse", tmp_path, program)
     assert not result.success
     assert message in str(result.exception)
+
+
+def test_a_pii_column_in_any_marts_table_fails_the_bi_gate(tmp_path):
+    """The BI gate lists columns through the adapter (portable to Spark) and sees every marts table."""
+    data_dir = tmp_path / "pii"
+    data_dir.mkdir()
+    build(data_dir, load_default_program())
+    query(data_dir / "warehouse.duckdb", "create table marts.member_contacts as select 'M1' as member_id, '13800001234' as Mobile")
+    result = run_dbt("test", data_dir, load_default_program(), AS_OF, "--select", "assert_bi_marts_carry_no_pii")
+    [outcome] = [r for r in result.result.results if r.node.name == "assert_bi_marts_carry_no_pii"]
+    assert (outcome.status, outcome.failures) == ("fail", 1), outcome.message

@@ -79,3 +79,33 @@
 {% macro add_days(day, n) -%}
     cast({{ dbt.dateadd('day', n, day) }} as date)
 {%- endmacro %}
+
+
+{# Every table and view in a schema of the warehouse, as relations: per adapter. #}
+{% macro relations_in_schema(schema_name) -%}
+    {{ return(adapter.dispatch('relations_in_schema', 'loyalty_warehouse')(schema_name)) }}
+{%- endmacro %}
+
+{% macro default__relations_in_schema(schema_name) -%}
+    {{ exceptions.raise_compiler_error('no relation listing for adapter ' ~ adapter.type() ~ ': add one in macros/portable.sql') }}
+{%- endmacro %}
+
+{% macro duckdb__relations_in_schema(schema_name) -%}
+    {%- set listing = run_query(
+        "select table_name from information_schema.tables where table_catalog = '" ~ target.database
+        ~ "' and table_schema = '" ~ schema_name ~ "' order by table_name") -%}
+    {{ return(relations_named(schema_name, listing.columns[0].values())) }}
+{%- endmacro %}
+
+{% macro spark__relations_in_schema(schema_name) -%}
+    {%- set listing = run_query('show tables in ' ~ schema_name) -%}
+    {{ return(relations_named(schema_name, listing.columns['tableName'].values())) }}
+{%- endmacro %}
+
+{% macro relations_named(schema_name, names) -%}
+    {%- set relations = [] -%}
+    {%- for name in names -%}
+        {%- do relations.append(api.Relation.create(database=warehouse_database(), schema=schema_name, identifier=name)) -%}
+    {%- endfor -%}
+    {{ return(relations) }}
+{%- endmacro %}
