@@ -229,7 +229,7 @@ def _stop_group(pid: int, timeout: float) -> None:
 
 def cluster_root() -> Path:
     from orchestration.settings import settings_from_env
-    return settings_from_env().data_dir / "spark"
+    return settings_from_env().data_dir / "spark_cluster"  # not data/spark: the session method's own metastore
 
 
 def main(argv: list[str] | None = None) -> int:

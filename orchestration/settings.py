@@ -20,6 +20,8 @@ FIRST_BUSINESS_DAY_DEFAULT = "2024-01-01"
 SERVING_STORAGE_VERSION_DEFAULT = "v1.4.0"
 # LOYALTY_ENGINE: what builds the dbt models (README "Scale-out on Spark")
 ENGINES = ("duckdb", "spark")
+# LOYALTY_SPARK_METHOD: which spark_<method> output of dbt_project/profiles.yml the Spark engine uses
+SPARK_METHODS = ("session", "thrift", "connect", "databricks")
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,9 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
     engine = env.get("LOYALTY_ENGINE", "duckdb")
     if engine not in ENGINES:
         raise ValueError(f"LOYALTY_ENGINE={engine!r}: one of {', '.join(ENGINES)}")
+    spark_method = env.get("LOYALTY_SPARK_METHOD", "session")
+    if engine == "spark" and spark_method not in SPARK_METHODS:
+        raise ValueError(f"LOYALTY_SPARK_METHOD={spark_method!r}: one of {', '.join(SPARK_METHODS)}")
     return Settings(
         engine=engine,
         landing_dir=Path(env.get("LOYALTY_LANDING_DIR", str(data_dir / "landing"))).resolve(),
