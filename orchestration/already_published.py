@@ -37,7 +37,7 @@ def already_published(settings: Settings, as_of: str) -> str | None:
         manifest = json.loads((settings.outbox_dir / as_of / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if (manifest.get("program_sha256") != program_sha256(settings.program_path)
+    if (manifest.get("program_sha256") != program_sha256(load_program(settings.program_path))
             or manifest.get("gates_sha256") != gates_sha256()):
         return None
     if not settings.warehouse_path.exists():

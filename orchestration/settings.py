@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -12,7 +13,9 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
-DEFAULT_PROGRAM_PATH = DBT_PROJECT_DIR / "program" / "default.yml"
+# The default loyalty program is dbt_project.yml's `vars: program` (its one place); LOYALTY_PROGRAM
+# names another file holding a whole program (e.g. dbt_project/program/card_ladder.yml).
+DBT_PROJECT_FILE = DBT_PROJECT_DIR / "dbt_project.yml"
 # First business day the daily partitions offer (the UI lists one per day from it).
 FIRST_BUSINESS_DAY_DEFAULT = "2024-01-01"
 # DuckDB storage format of the BI serving copy: v1.4.0 files open in DuckDB 1.4 LTS, 1.5 and 2.x
@@ -28,7 +31,7 @@ SPARK_METHODS = ("session", "thrift", "connect", "databricks")
 class Settings:
     landing_dir: Path
     data_dir: Path
-    program_path: Path
+    program_path: Path | None  # None: the default program (dbt_project.yml)
     engine: str = "duckdb"
 
     @property
@@ -72,7 +75,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         engine=engine,
         landing_dir=Path(env.get("LOYALTY_LANDING_DIR", str(data_dir / "landing"))).resolve(),
         data_dir=data_dir,
-        program_path=Path(env.get("LOYALTY_PROGRAM", str(DEFAULT_PROGRAM_PATH))).resolve(),
+        program_path=Path(env["LOYALTY_PROGRAM"]).resolve() if env.get("LOYALTY_PROGRAM") else None,
     )
 
 
@@ -97,19 +100,23 @@ def first_business_day(env: Mapping[str, str] | None = None) -> str:
     return env.get("LOYALTY_FIRST_BUSINESS_DAY", FIRST_BUSINESS_DAY_DEFAULT)
 
 
-def load_program(path: Path) -> dict:
-    """The loyalty program configuration (rules' parameters) as a plain dict."""
+def load_program(path: Path | None) -> dict:
+    """The loyalty program configuration (the rules' parameters) as a plain dict: the file at
+    `path`, or dbt_project.yml's default program when None."""
+    source = DBT_PROJECT_FILE if path is None else path
     try:
-        program = yaml.safe_load(path.read_text(encoding="utf-8"))
+        document = yaml.safe_load(source.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise ValueError(f"program configuration not found: {path}") from exc
+        raise ValueError(f"program configuration not found: {source}") from exc
+    program = document["vars"]["program"] if path is None else document
     if not isinstance(program, dict):
-        raise ValueError(f"{path}: the program configuration must be a YAML mapping")
+        raise ValueError(f"{source}: the program configuration must be a YAML mapping")
     for key in ("points", "tiers", "pyramid", "lapsed"):
         if key not in program:
-            raise ValueError(f"{path}: missing top-level key {key!r}")
+            raise ValueError(f"{source}: missing top-level key {key!r}")
     return program
 
 
-def program_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def program_sha256(program: dict) -> str:
+    """The program's fingerprint in the outbox manifest: of its content, not of a file's bytes."""
+    return hashlib.sha256(json.dumps(program, sort_keys=True, ensure_ascii=False).encode()).hexdigest()

@@ -27,17 +27,17 @@ from pathlib import Path
 
 import duckdb
 import pytest
-import yaml
 
 from ingestion.contract import MEMBERS, POS_LINES, PRODUCTS, STORES, create_raw_schema
 
 DBT_PROJECT = Path(__file__).resolve().parents[1] / "dbt_project"
-DEFAULT_PROGRAM_FILE = DBT_PROJECT / "program" / "default.yml"
 AS_OF = "2026-02-04"
 
 
 def load_default_program() -> dict:
-    return yaml.safe_load(DEFAULT_PROGRAM_FILE.read_text(encoding="utf-8"))
+    from orchestration.settings import load_program
+
+    return load_program(None)
 
 
 # --------------------------------------------------------------------------- raw data
@@ -180,11 +180,6 @@ def default_warehouse(tmp_path_factory) -> Path:
 
 # --------------------------------------------------------------------------- tests
 
-def test_project_vars_hold_the_default_program():
-    project = yaml.safe_load((DBT_PROJECT / "dbt_project.yml").read_text(encoding="utf-8"))
-    assert project["vars"]["program"] == load_default_program()
-
-
 def test_trailing_year_window_returns_and_cancelled(default_warehouse):
     rows = by_member(
         default_warehouse,
@@ -324,3 +319,23 @@ def test_a_pii_column_in_any_marts_table_fails_the_bi_gate(tmp_path):
     result = run_dbt("test", data_dir, load_default_program(), AS_OF, "--select", "assert_bi_marts_carry_no_pii")
     [outcome] = [r for r in result.result.results if r.node.name == "assert_bi_marts_carry_no_pii"]
     assert (outcome.status, outcome.failures) == ("fail", 1), outcome.message
+
+
+def test_a_plain_dbt_build_runs_as_of_yesterday_with_the_default_program(tmp_path, monkeypatch):
+    """No --vars and no LOYALTY_AS_OF_DATE: the program in dbt_project.yml, as of yesterday (UTC)."""
+    from datetime import datetime, timedelta, timezone
+
+    from dbt.cli.main import dbtRunner
+
+    data_dir = tmp_path / "plain"
+    data_dir.mkdir()
+    path = make_warehouse(data_dir)
+    monkeypatch.setenv("LOYALTY_DATA_DIR", str(data_dir))
+    monkeypatch.delenv("LOYALTY_AS_OF_DATE", raising=False)
+    yesterday = datetime.now(timezone.utc).date() - timedelta(days=1)
+    result = dbtRunner().invoke(["build", "--exclude-resource-type", "unit_test",
+                                 "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT),
+                                 "--target-path", str(data_dir / "target"), "--log-path", str(data_dir / "logs")])
+    assert result.success, result.exception
+    [(as_of, program_json)] = query(path, "select as_of_date, program_json from meta.build_log")
+    assert (as_of, json.loads(program_json)) == (yesterday, load_default_program())

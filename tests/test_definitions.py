@@ -6,11 +6,10 @@ import json
 import os
 
 import dagster as dg
-import yaml
 
 from orchestration.definitions import defs
 from orchestration.defs.transform.assets import dbt_build_args, dbt_environment
-from orchestration.settings import DBT_PROJECT_DIR, DEFAULT_PROGRAM_PATH, load_program
+from orchestration.settings import DBT_PROJECT_DIR, load_program, program_sha256, settings_from_env
 
 
 def test_every_dependency_is_a_defined_asset_and_only_landing_is_external():
@@ -44,7 +43,7 @@ def test_publishing_is_behind_blocking_checks_and_dbt_tests_are_checks():
 
 
 def test_dbt_build_args_carry_the_program_and_the_same_vars_every_day():
-    program = load_program(DEFAULT_PROGRAM_PATH)
+    program = load_program(None)
     args = dbt_build_args(program)
     assert args[:2] == ["build", "--vars"]
     # the as-of date is not a var (it travels in LOYALTY_AS_OF_DATE), so the vars do not change
@@ -67,11 +66,6 @@ def test_dbt_environment_is_restored_after_the_run(monkeypatch):
     assert "LOYALTY_AS_OF_DATE" not in os.environ
 
 
-def test_dbt_project_default_vars_equal_the_shipped_program():
-    project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))
-    assert project["vars"]["program"] == load_program(DEFAULT_PROGRAM_PATH)
-
-
 def test_the_daily_job_covers_every_materializable_asset_in_one_process():
     definitions = defs()
     job = definitions.resolve_job_def("daily_pipeline")
@@ -79,3 +73,16 @@ def test_the_daily_job_covers_every_materializable_asset_in_one_process():
     materializable = {k for k in graph.get_all_asset_keys() if graph.get(k).is_materializable}
     assert set(job.asset_layer.selected_asset_keys) == materializable
     assert job.executor_def.name == "in_process"
+
+
+def test_the_default_program_lives_in_dbt_project_yml_and_loyalty_program_names_another(tmp_path):
+    default = settings_from_env({"LOYALTY_DATA_DIR": str(tmp_path)})
+    assert default.program_path is None
+    program = load_program(default.program_path)
+    assert program["tiers"]["scheme"][0]["name"] == "queen"
+    ladder_file = DBT_PROJECT_DIR / "program" / "card_ladder.yml"
+    ladder = settings_from_env({"LOYALTY_DATA_DIR": str(tmp_path), "LOYALTY_PROGRAM": str(ladder_file)})
+    assert load_program(ladder.program_path)["tiers"]["scheme"][0]["name"] == "diamond"
+    # the manifest's fingerprint follows the content, not the file
+    assert program_sha256(program) != program_sha256(load_program(ladder.program_path))
+    assert program_sha256(program) == program_sha256(dict(reversed(program.items())))

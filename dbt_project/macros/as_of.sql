@@ -1,6 +1,7 @@
 {#
   The as-of date D of a run as a SQL date literal: var as_of_date ('YYYY-MM-DD') if given,
-  else the environment variable LOYALTY_AS_OF_DATE (set by the orchestrator for each run).
+  else the environment variable LOYALTY_AS_OF_DATE (set by the orchestrator for each run),
+  else yesterday in UTC: the day the morning schedule runs for, so a plain `dbt build` works.
   Every model is a pure function of the raw rows with business_day <= D.
   Why an environment variable: a changed --vars makes dbt re-parse the whole project on every
   daily run; the environment is read only when executing (never while parsing), so the daily
@@ -9,7 +10,8 @@
 {% macro as_of_date() -%}
     {%- set value = var('as_of_date', none) -%}
     {%- if value is none -%}
-        {%- set value = env_var('LOYALTY_AS_OF_DATE', '') if execute else '1970-01-01' -%}
+        {%- set yesterday = modules.datetime.datetime.now(modules.pytz.utc).date() - modules.datetime.timedelta(days=1) -%}
+        {%- set value = (env_var('LOYALTY_AS_OF_DATE', '') or yesterday.isoformat()) if execute else '1970-01-01' -%}
     {%- endif -%}
     {%- set value = value | string -%}
     {%- if not modules.re.fullmatch('[0-9]{4}-[0-9]{2}-[0-9]{2}', value) -%}

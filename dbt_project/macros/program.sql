@@ -1,6 +1,6 @@
 {#
-  Reading the loyalty program configuration (var `program`, the content of
-  program/default.yml or of the file named by LOYALTY_PROGRAM).
+  Reading the loyalty program configuration (var `program`: the default in dbt_project.yml, or
+  the file named by LOYALTY_PROGRAM, which the orchestrator passes as --vars).
   Nothing in the models hard-codes a rule parameter: they all come through here.
 #}
 

@@ -28,7 +28,7 @@ class WarehouseResource(dg.ConfigurableResource):
         return Settings(
             landing_dir=_path_or(self.landing_dir, env.landing_dir),
             data_dir=_path_or(self.data_dir, env.data_dir),
-            program_path=_path_or(self.program_path, env.program_path),
+            program_path=Path(self.program_path).resolve() if self.program_path else env.program_path,
             engine=env.engine,
         )
 

@@ -15,7 +15,7 @@ from orchestration.defs.publish.outbox import (
 )
 from orchestration.defs.publish.serving import PREVIEWED_MARTS, markdown_preview, refresh_serving_copy
 from orchestration.defs.resources import WarehouseResource
-from orchestration.settings import program_sha256
+from orchestration.settings import load_program, program_sha256
 from quality.gates import store_days_without_lines
 
 PUBLISHED_OUTBOX = dg.AssetKey(["publish", "outbox"])
@@ -111,7 +111,7 @@ def outbox(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> d
             files[f"{name}.parquet"] = rows
     manifest = write_manifest(
         folder, as_of, files, checks_passed=passed_in_this_run(context),
-        program_sha256=program_sha256(settings.program_path),
+        program_sha256=program_sha256(load_program(settings.program_path)),
         extra={"build": build, "gates_sha256": gates_sha256(),
                "lapsed_at_risk_left_out": {"by_reason": left_out, "total": sum(left_out.values())},
                "store_days_without_lines": {"count": without_lines.failing_count,
