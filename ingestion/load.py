@@ -95,14 +95,6 @@ def landing_files(landing_dir: Path, source: Source, up_to: date | None) -> list
     return sorted(found, key=lambda f: (f[2] or date.min, f[1]))
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 class _KeyWindow:
     """Keys of committed rows of a day-ruled source, per business day, for the days
     around the batches of one `ingest_source` call: read from DuckDB once per day,

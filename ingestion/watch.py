@@ -20,6 +20,7 @@ from datetime import date
 from pathlib import Path
 
 from ingestion.contract import SOURCES, Source
+from ingestion.fingerprint import file_sha256
 from ingestion.load import require_landing_dir
 
 DONE_SUFFIX = ".done"
@@ -31,14 +32,6 @@ class WatchResult:
     waiting: list[str] = field(default_factory=list)  # still being written (not stable yet)
     ignored: dict[str, str] = field(default_factory=dict)  # file -> why no run (outside the partitions)
     cursor: str = "{}"
-
-
-def _sha(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _files(landing_dir: Path) -> list[tuple[Path, str, Source]]:
@@ -79,7 +72,7 @@ def scan_landing(
         if not marker and seen.get(label) != version:
             result.waiting.append(label)  # first look at this version: wait one tick
             continue
-        sha = _sha(path)
+        sha = file_sha256(path)
         if previous is not None and previous[2] == sha:
             done[label] = [*version, sha]  # same content, new mtime: nothing to run
             continue

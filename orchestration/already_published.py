@@ -10,7 +10,6 @@ derives which days or members changed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import date
 
@@ -18,17 +17,18 @@ import duckdb
 
 from ingestion.config import load_config
 from ingestion.contract import SOURCES
+from ingestion.fingerprint import file_sha256
 from ingestion.load import LandingDirectoryMissing, files_to_load
 from ingestion.sink import current_versions
 from orchestration.build_log import is_up_to_date, latest_build
-from orchestration.defs.publish.serving import mirrored_build
-from orchestration.defs.publish.serving_parquet import published_build
+from orchestration.serving import mirrored_build
+from orchestration.serving_parquet import published_build
 from orchestration.settings import Settings, load_program, program_sha256
 from quality.gates import gates_config_path
 
 
 def gates_sha256() -> str:
-    return hashlib.sha256(gates_config_path().read_bytes()).hexdigest()
+    return file_sha256(gates_config_path())
 
 
 def already_published(settings: Settings, as_of: str) -> str | None:

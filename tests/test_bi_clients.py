@@ -88,7 +88,7 @@ def test_a_duckdb_1x_client_reads_every_mart(published, version):
 
 def test_the_newest_storage_format_is_closed_to_duckdb_1x(published, tmp_path):
     """Why the setting exists: the same copy in DuckDB 2's own format cannot be opened by 1.5."""
-    from orchestration.defs.publish.serving import refresh_serving_copy
+    from orchestration.serving import refresh_serving_copy
 
     refresh_serving_copy(published.data_dir / "warehouse.duckdb", tmp_path / "serving", storage_version="latest")
     done = subprocess.run([str(duckdb_client(DUCKDB_1X_VERSIONS[-1])), "-c",

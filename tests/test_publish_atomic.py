@@ -20,7 +20,7 @@ FILES = ("tier_list.csv", "tier_list.parquet", "lapsed_customers.csv", "manifest
 CHILD = """
 import errno, os, signal, sys
 from pathlib import Path
-from orchestration.defs.publish import outbox
+from orchestration import outbox
 
 outbox_dir, as_of, kill_at, can_swap = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4] == "swap"
 if not can_swap:  # an OS without renameat2 (macOS): the two-rename fallback

@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from orchestration.defs.publish.assets import serving_copy
-from orchestration.defs.publish.serving import refresh_serving_copy
+from orchestration.serving import refresh_serving_copy
 from orchestration.defs.resources import WarehouseResource
 
 D1, D2, D3, D4 = (date(2025, 1, day) for day in (1, 2, 3, 4))

@@ -5,15 +5,16 @@ import json
 import dagster as dg
 import duckdb
 
+from ingestion.fingerprint import file_sha256
 from orchestration.defs.partitions import ONE_DAY_PER_RUN, WAREHOUSE_POOL, business_days
 from orchestration.already_published import gates_sha256
 from orchestration.build_log import latest_build
 from orchestration.defs.publish.checks import STAGED_LAPSED, STAGED_TIER_LIST
-from orchestration.defs.publish.outbox import (
-    LAPSED_SQL, LEFT_OUT_SQL, TIER_LIST_SQL, publish, sha256_file, stage_extract, staging_dir,
+from orchestration.outbox import (
+    LAPSED_SQL, LEFT_OUT_SQL, TIER_LIST_SQL, publish, stage_extract, staging_dir,
     write_manifest,
 )
-from orchestration.defs.publish.serving import PREVIEWED_MARTS, markdown_preview, refresh_serving_copy
+from orchestration.serving import PREVIEWED_MARTS, markdown_preview, refresh_serving_copy
 from orchestration.defs.resources import WarehouseResource
 from orchestration.settings import load_program, program_sha256
 from quality.gates import store_days_without_lines
@@ -63,7 +64,7 @@ def build_staged_extract(key: dg.AssetKey, name: str, sql: str, sources: list[dg
         return dg.MaterializeResult(metadata={
             "dagster/row_count": rows,
             "staged_path": dg.MetadataValue.path(str(path)),
-            "sha256": sha256_file(path),
+            "sha256": file_sha256(path),
         })
 
     return _staged

@@ -4,7 +4,7 @@
 import dagster as dg
 
 from orchestration.defs.partitions import business_days
-from orchestration.defs.publish.outbox import staging_dir
+from orchestration.outbox import staging_dir
 from orchestration.defs.resources import WarehouseResource
 from orchestration.settings import load_program
 from orchestration.defs.gates_common import check_result

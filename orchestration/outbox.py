@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import hashlib
 import json
 import os
 import shutil
@@ -17,6 +16,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
+
+from ingestion.fingerprint import file_sha256
 
 TIER_LIST_SQL = """
 SELECT member_id, card_no, tier, segment, trailing_spend, trailing_transactions,
@@ -48,10 +49,6 @@ def write_csv(con: duckdb.DuckDBPyConnection, sql: str, target: Path) -> int:
     return con.execute(f"SELECT count(*) FROM ({sql})").fetchall()[0][0]
 
 
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def stage_extract(con: duckdb.DuckDBPyConnection, sql: str, outbox_dir: Path, as_of: str,
                   name: str) -> tuple[Path, int]:
     """Write <name>.csv (and a Parquet copy) into the day's staging folder."""
@@ -69,7 +66,7 @@ def write_manifest(folder: Path, as_of: str, files: dict[str, int], checks_passe
     manifest = {
         "as_of": as_of,
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "files": {name: {"rows": rows, "sha256": sha256_file(folder / name)}
+        "files": {name: {"rows": rows, "sha256": file_sha256(folder / name)}
                   for name, rows in sorted(files.items())},
         "checks_passed": sorted(checks_passed),
         "program_sha256": program_sha256,

@@ -30,7 +30,7 @@ from pathlib import Path
 import duckdb
 
 from orchestration.build_log import latest_build
-from orchestration.defs.publish.serving_parquet import (
+from orchestration.serving_parquet import (
     DAY_COLUMN, publish_parquet_version, published_build, write_parquet_version,
 )
 from orchestration.settings import duckdb_config, serving_storage_version
