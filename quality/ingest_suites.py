@@ -8,27 +8,19 @@ SuiteOutcome with counts. No Dagster here.
 
 from __future__ import annotations
 
-import functools
-import itertools
-import logging
 import os
 
 import pandas as pd
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
-import great_expectations as gx  # noqa: E402  (analytics must be off before import)
 import great_expectations.expectations as gxe  # noqa: E402
-from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
 
-from quality.suites import ExpectationOutcome, SuiteOutcome  # noqa: E402
-
-logging.getLogger("great_expectations").setLevel(logging.WARNING)
+from quality.suites import SuiteOutcome, run_suite  # noqa: E402
 
 # Rows read back per batch at most; above it a deterministic sample (hash of file
 # and row) is validated and the outcome says so.
 MAX_ROWS = 500_000
-_names = itertools.count()
 
 # helper columns computed in SQL: (name, SQL expression) per source
 HELPERS = {
@@ -102,40 +94,9 @@ def batch_frame(con, source_name: str, files: list[str]) -> tuple[pd.DataFrame, 
     return frame, sampled
 
 
-@functools.cache
-def _context():
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    return context
-
-
 def validate_batch(source_name: str, frame: pd.DataFrame) -> SuiteOutcome:
     name = f"raw_{source_name}"
     if frame.empty:
         return SuiteOutcome(name, True, 0, [])
-    context = _context()
-    n = next(_names)
-    batch_definition = (
-        context.data_sources.add_pandas(f"{name}_source_{n}")
-        .add_dataframe_asset(name=f"{name}_asset_{n}")
-        .add_batch_definition_whole_dataframe(f"{name}_batch_{n}")
-    )
-    suite = gx.ExpectationSuite(name=f"{name}_{n}")
     columns = [c for c in frame.columns if not c.startswith("_")]
-    for expectation in expectations(source_name, columns):
-        suite.add_expectation(expectation)
-    batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
-    result = batch.validate(suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5})
-    outcomes = []
-    for item in result.results:
-        config = item.expectation_config
-        details = item.result or {}
-        outcomes.append(ExpectationOutcome(
-            expectation=config.type,
-            column=config.kwargs.get("column") or ",".join(config.kwargs.get("column_list") or []) or None,
-            success=bool(item.success),
-            unexpected_count=int(details.get("unexpected_count") or (0 if item.success else 1)),
-            sample=[str(v) for v in details.get("partial_unexpected_list", [])][:5],
-        ))
-    context.data_sources.delete(f"{name}_source_{n}")
-    return SuiteOutcome(name, bool(result.success), len(frame), outcomes)
+    return run_suite(name, frame, expectations(source_name, columns))

@@ -6,6 +6,8 @@ DataFrame read from DuckDB or from a staged extract.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import logging
 import os
 from dataclasses import dataclass, field
@@ -28,6 +30,7 @@ SEGMENTS = ["vip", "key", "ordinary", "small", "inactive"]
 
 
 ID_COLUMN = "member_id"
+_batch_numbers = itertools.count()
 
 
 @dataclass
@@ -52,6 +55,7 @@ class SuiteOutcome:
         return [r for r in self.results if not r.success]
 
 
+@functools.cache
 def _context():
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
@@ -59,27 +63,34 @@ def _context():
 
 
 def run_suite(name: str, frame: pd.DataFrame, expectations: list) -> SuiteOutcome:
+    """The one great-expectations runner: `expectations` on the pandas batch `frame`. Counts and
+    a sample of failing values per expectation; the failing rows' member ids when the frame has
+    them (never the values beside them)."""
     context = _context()
+    n = next(_batch_numbers)  # one data source per batch in the shared context, removed after
     batch_definition = (
-        context.data_sources.add_pandas(f"{name}_source")
-        .add_dataframe_asset(name=f"{name}_asset")
-        .add_batch_definition_whole_dataframe(f"{name}_batch")
+        context.data_sources.add_pandas(f"{name}_source_{n}")
+        .add_dataframe_asset(name=f"{name}_asset_{n}")
+        .add_batch_definition_whole_dataframe(f"{name}_batch_{n}")
     )
-    suite = gx.ExpectationSuite(name=name)
+    suite = gx.ExpectationSuite(name=f"{name}_{n}")
     for expectation in expectations:
         suite.add_expectation(expectation)
     batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
     result_format = {"result_format": "SUMMARY", "partial_unexpected_count": 5}
     if ID_COLUMN in frame.columns:
         result_format["unexpected_index_column_names"] = [ID_COLUMN]
-    result = batch.validate(suite, result_format=result_format)
+    try:
+        result = batch.validate(suite, result_format=result_format)
+    finally:
+        context.data_sources.delete(f"{name}_source_{n}")
     outcomes = []
     for item in result.results:
         config = item.expectation_config
         details = item.result or {}
         outcomes.append(ExpectationOutcome(
             expectation=config.type,
-            column=config.kwargs.get("column"),
+            column=config.kwargs.get("column") or ",".join(config.kwargs.get("column_list") or []) or None,
             success=bool(item.success),
             unexpected_count=int(details.get("unexpected_count") or (0 if item.success else 1)),
             sample=[str(v) for v in details.get("partial_unexpected_list", [])][:5],
