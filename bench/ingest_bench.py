@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     generation = None
     landing = args.landing
     if args.generate:
-        from ingestion.sample import generate_landing
+        from sample_chain import generate_landing
 
         landing = args.workdir / f"landing-{args.encoding}"
         t0 = time.perf_counter()

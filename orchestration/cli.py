@@ -18,7 +18,7 @@ from orchestration.settings import settings_from_env
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from ingestion.sample import generate_landing
+    from sample_chain import generate_landing
 
     started = time.monotonic()
     summary = generate_landing(
@@ -102,7 +102,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from ingestion.sample import generate_landing
+    from sample_chain import generate_landing
 
     settings = settings_from_env()
     started = time.monotonic()

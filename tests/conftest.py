@@ -35,7 +35,7 @@ def pytest_configure(config):
 @pytest.fixture(scope="session")
 def small_landing(tmp_path_factory) -> Path:
     """A generated landing directory shared read-only by the tests."""
-    from ingestion.sample import generate_landing
+    from sample_chain import generate_landing
 
     out = tmp_path_factory.mktemp("landing")
     generate_landing(out, **SMALL_CHAIN)

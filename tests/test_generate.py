@@ -1,4 +1,4 @@
-"""The synthetic landing generator (ingestion.sample): layout, line rules, member
+"""The synthetic landing generator (sample_chain): layout, line rules, member
 lifecycle, returns, redemptions, heavy tail, determinism and encodings.
 
 One small chain is generated per module and checked with DuckDB over the files
@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingestion.sample import GenerationSummary, generate_landing
+from sample_chain import GenerationSummary, generate_landing
 
 CHAIN = dict(members=400, days=120, stores=5, start=date(2025, 1, 1), seed=11)
 START, DAYS = CHAIN["start"], CHAIN["days"]

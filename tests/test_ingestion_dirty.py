@@ -13,7 +13,7 @@ import pytest
 
 from ingestion.contract import SOURCES
 from ingestion.load import ingest_source
-from ingestion.sample import generate_landing
+from sample_chain import generate_landing
 from ingestion.sink import WarehouseSink
 
 CHAIN = dict(members=300, days=75, stores=3, start=date(2025, 1, 1), seed=5)

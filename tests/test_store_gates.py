@@ -20,7 +20,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from ingestion.sample import generate_landing
+from sample_chain import generate_landing
 from quality.gates import load_gates_config, store_completeness, store_volume, store_volume_verdicts
 
 SMALL_STORES = dict(members=730, days=450, stores=5, start=date(2025, 1, 1), seed=7)

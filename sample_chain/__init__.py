@@ -4,7 +4,7 @@ Writes a chain's landing directory in the canonical layout of
 shared/spec/data-contract.md, day by day, so a million members over a year
 (~50M POS lines) never has to fit in memory. Same arguments, same bytes.
 
-    from ingestion.sample import generate_landing
+    from sample_chain import generate_landing
     summary = generate_landing(Path("data/landing"), members=5000, days=400)
 """
 
