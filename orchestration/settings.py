@@ -96,8 +96,19 @@ def serving_storage_version(env: Mapping[str, str] | None = None) -> str:
 
 
 def first_business_day(env: Mapping[str, str] | None = None) -> str:
+    """The first daily partition. Read when the asset modules are imported: every asset's
+    partitions definition is built from it in its decorator."""
     env = os.environ if env is None else env
     return env.get("LOYALTY_FIRST_BUSINESS_DAY", FIRST_BUSINESS_DAY_DEFAULT)
+
+
+def schedule_hour(env: Mapping[str, str] | None = None) -> int:
+    """Hour (0-23, the code location's time zone) the daily schedule runs yesterday's day."""
+    env = os.environ if env is None else env
+    value = env.get("LOYALTY_SCHEDULE_HOUR", "6")
+    if not value.isdigit() or not 0 <= int(value) <= 23:
+        raise ValueError(f"LOYALTY_SCHEDULE_HOUR={value!r}: an hour from 0 to 23")
+    return int(value)
 
 
 def load_program(path: Path | None) -> dict:

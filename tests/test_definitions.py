@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import traceback
 
 import dagster as dg
+import pytest
 
 from orchestration.definitions import defs
 from orchestration.defs.transform.assets import dbt_build_args, dbt_environment
@@ -86,3 +88,13 @@ def test_the_default_program_lives_in_dbt_project_yml_and_loyalty_program_names_
     # the manifest's fingerprint follows the content, not the file
     assert program_sha256(program) != program_sha256(load_program(ladder.program_path))
     assert program_sha256(program) == program_sha256(dict(reversed(program.items())))
+
+
+def test_the_schedule_hour_is_read_when_the_definitions_load(monkeypatch):
+    monkeypatch.setenv("LOYALTY_SCHEDULE_HOUR", "9")
+    schedule = defs().resolve_schedule_def("daily_pipeline_schedule")
+    assert schedule.cron_schedule == "0 9 * * *"
+    monkeypatch.setenv("LOYALTY_SCHEDULE_HOUR", "25")
+    with pytest.raises(Exception) as failure:  # Dagster names the module, the cause names the variable
+        defs().resolve_schedule_def("daily_pipeline_schedule")
+    assert "LOYALTY_SCHEDULE_HOUR='25'" in "".join(traceback.format_exception(failure.value))
