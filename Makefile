@@ -7,7 +7,7 @@ export LOYALTY_DATA_DIR ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(LOYALTY_DATA_DIR)/dagster_home
 MANIFEST := dbt_project/target/manifest.json
 
-.PHONY: install manifest demo test test-all dev run clean
+.PHONY: install manifest demo test dev run clean
 
 $(BIN)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or make PYTHON=/path/to/python3.11)"; exit 1; }

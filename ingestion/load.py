@@ -15,7 +15,6 @@ mid-batch leaves the warehouse as before the batch; the retry loads it once.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -205,19 +204,6 @@ def files_to_load(current: dict[str, LoadedVersion], landing_dir: Path, source: 
             continue
         pending.append(_Pending(path, label, day, stat.st_size, stat.st_mtime_ns, cur))
     return pending, outcomes
-
-
-def ingest_file(
-    sink: WarehouseSink, path: Path, file_label: str, source: Source, business_day: date | None,
-    *, quarantine_dir: Path, encoding: str = "auto", aliases: dict[str, str] | None = None,
-) -> LoadOutcome:
-    """One file on its own (a batch of one)."""
-    stat = path.stat()
-    item = _Pending(path, file_label, business_day, stat.st_size, stat.st_mtime_ns,
-                    sink.current_version(file_label))
-    [outcome] = _ingest_batch(sink, source, [item], sink.loaded_contents(), load_config(),
-                              encoding, aliases or {}, quarantine_dir)
-    return outcome
 
 
 def _ingest_batch(
@@ -481,18 +467,3 @@ def _write_quarantine_file(quarantined: pl.DataFrame | None, file_label: str, qu
     with owner_only_umask():
         quarantined.select(pl.col("file_name").alias("file"), "row_number", "reasons", "raw_row").write_csv(target)
     make_owner_only(target)
-
-
-def outcome_summary(outcomes: list[LoadOutcome]) -> dict:
-    """Totals for logs and metadata (no cell values)."""
-    reasons: dict[str, int] = {}
-    for outcome in outcomes:
-        for reason, count in outcome.reason_counts.items():
-            reasons[reason] = reasons.get(reason, 0) + count
-    return {
-        "files": len(outcomes),
-        "rows_read": sum(o.rows_read for o in outcomes),
-        "rows_loaded": sum(o.rows_loaded for o in outcomes),
-        "rows_quarantined": sum(o.rows_quarantined for o in outcomes),
-        "reasons": json.loads(json.dumps(reasons)),
-    }
