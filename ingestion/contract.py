@@ -35,6 +35,8 @@ class Source:
     # when a model needs it.
     lake_columns: tuple[str, ...] | None = None
     restricted: bool = False  # holds member PII: owner-only in the lake
+    # the column naming a store of the stores file: checked against it (stores load first)
+    store_column: str | None = None
 
     @property
     def lake_column_defs(self) -> tuple[Column, ...]:
@@ -62,6 +64,8 @@ class Source:
 
 
 _DATA_SUFFIX = r"\.(?:csv|csv\.gz|parquet)"
+# A POS line's net_amount may differ from sign(qty) * (|qty| * unit_price - discount) by this much.
+NET_AMOUNT_TOLERANCE = 0.01
 
 TEXT = "VARCHAR"
 MONEY = "DECIMAL(14,2)"
@@ -71,6 +75,7 @@ POS_LINES = Source(
     name="pos_lines",
     folder="pos",
     file_pattern=r"pos_(?P<day>\d{8})_(?P<store>[A-Za-z0-9-]+)" + _DATA_SUFFIX,
+    store_column="store_id",
     key=("txn_id", "line_no"),
     columns=(
         Column("txn_id", TEXT, aliases=("交易号",)),
@@ -92,6 +97,7 @@ MEMBERS = Source(
     name="members",
     folder="members",
     file_pattern=r"members_(?P<day>\d{8})" + _DATA_SUFFIX,
+    store_column="join_store_id",
     key=("member_id", "updated_at"),
     columns=(
         Column("member_id", TEXT, aliases=("会员编号",)),
@@ -125,6 +131,7 @@ REDEMPTIONS = Source(
     name="redemptions",
     folder="redemptions",
     file_pattern=r"redemptions_(?P<day>\d{8})" + _DATA_SUFFIX,
+    store_column="store_id",
     key=("redemption_id",),
     columns=(
         Column("redemption_id", TEXT, aliases=("兑换单号",)),

@@ -40,7 +40,6 @@ CROSS_FILE_UNIQUE = ("pos_lines", "redemptions", "adjustments")
 # collide with rows of the same business day, so the cross-file key lookup is
 # restricted to a window of days around the batch (see docs/decisions.md).
 DAY_RULED = ("pos_lines", "redemptions")
-STORE_CHECKED = ("pos_lines", "redemptions", "members")
 
 
 @dataclass
@@ -206,29 +205,61 @@ def files_to_load(current: dict[str, LoadedVersion], landing_dir: Path, source: 
     return pending, outcomes
 
 
+@dataclass
+class _BatchFiles:
+    """A batch's files once read: the record of each changed file, those still accepted (with
+    their index, the `_file` value of their rows), those rejected whole, and what to parse."""
+    records: list[FileRecord] = field(default_factory=list)
+    accepted: list[tuple[int, FileRecord, Path]] = field(default_factory=list)
+    rejected: list[tuple[FileRecord, Path]] = field(default_factory=list)
+    unchanged: dict[str, LoadOutcome] = field(default_factory=dict)
+    # CSV files without quotes, grouped by header line: parsed as one buffer per header
+    groups: dict[bytes, list[tuple[int, bytes, int, str]]] = field(default_factory=dict)
+    singles: list[tuple[int, ReadResult]] = field(default_factory=list)
+
+
+@dataclass
+class _CheckedRows:
+    valid: pl.DataFrame | None = None
+    quarantined: pl.DataFrame | None = None
+    reason_counts: dict[int, dict[str, int]] = field(default_factory=dict)  # per _file
+    first_bad: dict[int, list[tuple[int, str]]] = field(default_factory=dict)  # per _file
+
+
 def _ingest_batch(
     sink: WarehouseSink, source: Source, batch: list[_Pending], contents: dict[str, str],
     config: IngestionConfig, encoding: str, aliases: dict[str, str], quarantine_dir: Path,
     window: _KeyWindow | None = None,
 ) -> list[LoadOutcome]:
-    outcomes: dict[str, LoadOutcome] = {}
-    records: list[FileRecord] = []
-    accepted: list[tuple[int, FileRecord, Path]] = []  # (_file index, record, path)
-    rejected: list[tuple[FileRecord, Path]] = []
-    # CSV files without quotes, grouped by header line: parsed as one buffer
-    groups: dict[bytes, list[tuple[int, bytes, int, str]]] = {}
-    singles: list[tuple[int, ReadResult]] = []
+    """Read, parse, validate and store one batch (one transaction); then the side files."""
+    files = _read_files(source, batch, contents, encoding, aliases)
+    parts, extras = _parse_files(files, source, aliases)
+    checked = _check_rows(sink, source, files, parts, window)
+    sink.write_batch(source, files.records, checked.valid, checked.quarantined,
+                     pl.concat(extras) if extras else None)
+    if window is not None:
+        window.add(checked.valid, [r.version.file_label for r in files.records])
+    _write_side_files(files, checked.quarantined, quarantine_dir)  # after the commit
+    outcomes = {**files.unchanged, **_outcomes(source, files, checked)}
+    return [outcomes[item.label] for item in batch]
+
+
+def _read_files(source: Source, batch: list[_Pending], contents: dict[str, str], encoding: str,
+                aliases: dict[str, str]) -> _BatchFiles:
+    """Decode each file and count its rows; reject a file that cannot be read or that repeats
+    the content of another loaded file (`contents`: sha256 -> file, updated here)."""
+    files = _BatchFiles()
     for item in batch:
         data = item.path.read_bytes()
         sha = hashlib.sha256(data).hexdigest()
         version = FileVersion(item.label, source, item.day, sha, len(data), item.mtime_ns)
         cur = item.current
         if cur is not None and cur.sha256 == sha:
-            outcomes[item.label] = LoadOutcome(item.label, source.name, item.day, "unchanged", sha256=sha)
+            files.unchanged[item.label] = LoadOutcome(item.label, source.name, item.day, "unchanged", sha256=sha)
             continue
         record = FileRecord(version, "loaded", replaces_sha256=cur.sha256 if cur else None,
                             had_record=cur is not None)
-        index = len(records)
+        index = len(files.records)
         try:
             if item.path.name.lower().endswith(".parquet"):
                 read = read_parquet_bytes(data, source, file_label=item.label, aliases=aliases)
@@ -253,112 +284,132 @@ def _ingest_batch(
                 raise FileRejected(f"{item.label}: same content as already loaded {twin}")
         except FileRejected as exc:
             record.status, record.reason = "rejected", str(exc)
-            rejected.append((record, item.path))
-            records.append(record)
+            files.rejected.append((record, item.path))
+            files.records.append(record)
             continue
         if header is None:
-            singles.append((index, read))
+            files.singles.append((index, read))
         else:
-            groups.setdefault(header, []).append((index, body, rows, item.label))
+            files.groups.setdefault(header, []).append((index, body, rows, item.label))
         if rows:
             contents[sha] = item.label
         record.encoding = used
         record.extra_columns = extra_cols
         record.rows_read = rows
-        accepted.append((index, record, item.path))
-        records.append(record)
+        files.accepted.append((index, record, item.path))
+        files.records.append(record)
+    return files
 
+
+def _parse_files(files: _BatchFiles, source: Source,
+                 aliases: dict[str, str]) -> tuple[list[pl.DataFrame], list[pl.DataFrame]]:
+    """The accepted files' rows (and their extra columns); a file that fails to parse (bad
+    quoting, rows that cannot be told apart) moves to the rejected."""
     parts: list[pl.DataFrame] = []
     extras: list[pl.DataFrame] = []
-    by_index = {i: (r, p) for i, r, p in accepted}
-    parsed = [_parse_group(header, members, source, aliases) for header, members in groups.items()]
-    parsed += [_parse_single(index, read, by_index[index][0].version.file_label) for index, read in singles]
+    by_index = {i: (r, p) for i, r, p in files.accepted}
+    parsed = [_parse_group(header, members, source, aliases) for header, members in files.groups.items()]
+    parsed += [_parse_single(index, read, by_index[index][0].version.file_label) for index, read in files.singles]
     for results in parsed:
         for index, frame, extra in results:
-            if isinstance(frame, FileRejected):  # bad quoting, rows that cannot be told apart
+            if isinstance(frame, FileRejected):
                 record, path = by_index.pop(index)
                 record.status, record.reason, record.rows_read = "rejected", str(frame), 0
                 record.encoding = None
-                rejected.append((record, path))
+                files.rejected.append((record, path))
                 continue
             parts.append(frame)
             if extra is not None:
                 extras.append(extra)
-    accepted = [(i, r, p) for i, r, p in accepted if i in by_index]
-    labels = [r.version.file_label for _, r, _ in accepted]
-    frames = [p for p in parts if p.height] or parts[:1]
-    valid = quarantined = None
-    reason_counts: dict[int, dict[str, int]] = {}
-    first_bad: dict[int, list[tuple[int, str]]] = {}
-    if frames:
-        batch_frame = pl.concat(frames, how="vertical", rechunk=False)
-        if len(frames) > 1:
-            batch_frame = batch_frame.sort("_file", "_row_number")
-        stores = [re.fullmatch(source.file_pattern, p.name).groupdict().get("store") for _, _, p in accepted]
-        file_ctx = pl.DataFrame({
-            "_file": pl.Series([i for i, _, _ in accepted], dtype=pl.UInt32),
-            "_file_day": pl.Series([r.version.business_day for _, r, _ in accepted], dtype=pl.Date),
-            "_file_store": pl.Series(stores, dtype=pl.String),
-        })
-        batch_frame = batch_frame.join(file_ctx, on="_file", how="left", maintain_order="left")
-        typed = parse_batch(batch_frame, source)
-        del batch_frame
-        ctx = BatchContext()
-        if source.name in STORE_CHECKED:
-            ctx.known_stores = sink.known_stores()
-        if source.name in CROSS_FILE_UNIQUE:
-            days = [r.version.business_day for _, r, _ in accepted if r.version.business_day]
-            if window is not None and days and len(days) == len(accepted):
-                ctx.existing_keys = window.lookup(typed.select(source.key), min(days), max(days),
-                                                  [r.version.file_label for r in records])
-            else:
-                ctx.existing_keys = sink.existing_keys(source, typed.select(source.key),
-                                                       [r.version.file_label for r in records])
-        if source.name == "redemptions" and sink.has_rows("raw.members"):
-            ctx.card_states = sink.card_states(
-                typed.select("_file", pl.col("_row_number").cast(pl.UInt32), "card_no", "redeemed_at"))
-        result = check_batch(typed, source, ctx)
-        del typed
-        files = pl.DataFrame({
-            "_file": pl.Series([i for i, _, _ in accepted], dtype=pl.UInt32),
-            "business_day": pl.Series([r.version.business_day for _, r, _ in accepted], dtype=pl.Date),
-            "_source_file": labels,
-        })
-        valid = result.valid.join(files, on="_file", how="left", maintain_order="left").with_columns(
-            pl.col("_row_number").cast(pl.Int32))
-        quarantined = result.quarantined.join(
-            files.select("_file", pl.col("_source_file").alias("file_name")), on="_file",
-            how="left", maintain_order="left")
-        loaded_per_file = dict(valid.group_by("_file").len().iter_rows())
-        bad_per_file = dict(quarantined.group_by("_file").len().iter_rows())
-        if quarantined.height:
-            for (index,), rows in quarantined.partition_by("_file", as_dict=True).items():
-                counts: dict[str, int] = {}
-                for reasons in rows.get_column("reasons"):
-                    for reason in reasons.split("; "):
-                        counts[reason] = counts.get(reason, 0) + 1
-                reason_counts[index] = counts
-                first_bad[index] = list(rows.select("row_number", "reasons").head(5).iter_rows())
-        for index, record, _ in accepted:
-            record.rows_loaded = loaded_per_file.get(index, 0)
-            record.rows_quarantined = bad_per_file.get(index, 0)
-        quarantined = quarantined.drop("_file")
-    extra = pl.concat(extras) if extras else None
-    sink.write_batch(source, records, valid, quarantined, extra)
-    if window is not None:
-        window.add(valid, [r.version.file_label for r in records])
+    files.accepted = [(i, r, p) for i, r, p in files.accepted if i in by_index]
+    return parts, extras
 
-    # after the commit: the readable side files
-    for record, path in rejected:
+
+def _check_rows(sink: WarehouseSink, source: Source, files: _BatchFiles, parts: list[pl.DataFrame],
+                window: _KeyWindow | None) -> _CheckedRows:
+    """Type and validate the batch's rows in one pass: valid rows (with business_day and
+    _source_file) and quarantined rows with their reasons; each record's loaded and quarantined counts."""
+    checked = _CheckedRows()
+    frames = [p for p in parts if p.height] or parts[:1]
+    if not frames:
+        return checked
+    accepted = files.accepted
+    batch_frame = pl.concat(frames, how="vertical", rechunk=False)
+    if len(frames) > 1:
+        batch_frame = batch_frame.sort("_file", "_row_number")
+    stores = [re.fullmatch(source.file_pattern, p.name).groupdict().get("store") for _, _, p in accepted]
+    file_ctx = pl.DataFrame({
+        "_file": pl.Series([i for i, _, _ in accepted], dtype=pl.UInt32),
+        "_file_day": pl.Series([r.version.business_day for _, r, _ in accepted], dtype=pl.Date),
+        "_file_store": pl.Series(stores, dtype=pl.String),
+    })
+    batch_frame = batch_frame.join(file_ctx, on="_file", how="left", maintain_order="left")
+    typed = parse_batch(batch_frame, source)
+    del batch_frame
+    result = check_batch(typed, source, _batch_context(sink, source, files, typed, window))
+    del typed
+    files_frame = pl.DataFrame({
+        "_file": pl.Series([i for i, _, _ in accepted], dtype=pl.UInt32),
+        "business_day": pl.Series([r.version.business_day for _, r, _ in accepted], dtype=pl.Date),
+        "_source_file": [r.version.file_label for _, r, _ in accepted],
+    })
+    valid = result.valid.join(files_frame, on="_file", how="left", maintain_order="left").with_columns(
+        pl.col("_row_number").cast(pl.Int32))
+    quarantined = result.quarantined.join(
+        files_frame.select("_file", pl.col("_source_file").alias("file_name")), on="_file",
+        how="left", maintain_order="left")
+    loaded_per_file = dict(valid.group_by("_file").len().iter_rows())
+    bad_per_file = dict(quarantined.group_by("_file").len().iter_rows())
+    if quarantined.height:
+        for (index,), rows in quarantined.partition_by("_file", as_dict=True).items():
+            counts: dict[str, int] = {}
+            for reasons in rows.get_column("reasons"):
+                for reason in reasons.split("; "):
+                    counts[reason] = counts.get(reason, 0) + 1
+            checked.reason_counts[index] = counts
+            checked.first_bad[index] = list(rows.select("row_number", "reasons").head(5).iter_rows())
+    for index, record, _ in accepted:
+        record.rows_loaded = loaded_per_file.get(index, 0)
+        record.rows_quarantined = bad_per_file.get(index, 0)
+    checked.valid, checked.quarantined = valid, quarantined.drop("_file")
+    return checked
+
+
+def _batch_context(sink: WarehouseSink, source: Source, files: _BatchFiles, typed: pl.DataFrame,
+                   window: _KeyWindow | None) -> BatchContext:
+    """What the row rules need from outside the batch: known stores, keys already loaded, card states."""
+    ctx = BatchContext()
+    if source.store_column is not None:
+        ctx.known_stores = sink.known_stores()
+    if source.name in CROSS_FILE_UNIQUE:
+        days = [r.version.business_day for _, r, _ in files.accepted if r.version.business_day]
+        labels = [r.version.file_label for r in files.records]
+        if window is not None and days and len(days) == len(files.accepted):
+            ctx.existing_keys = window.lookup(typed.select(source.key), min(days), max(days), labels)
+        else:
+            ctx.existing_keys = sink.existing_keys(source, typed.select(source.key), labels)
+    if source.name == "redemptions" and sink.has_rows("raw.members"):
+        ctx.card_states = sink.card_states(
+            typed.select("_file", pl.col("_row_number").cast(pl.UInt32), "card_no", "redeemed_at"))
+    return ctx
+
+
+def _write_side_files(files: _BatchFiles, quarantined: pl.DataFrame | None, quarantine_dir: Path) -> None:
+    """The readable copies: each rejected file with its reason, each file's quarantined rows."""
+    for record, path in files.rejected:
         _keep_rejected_file(path, record.version.file_label, quarantine_dir, record.reason)
     by_file = (dict(((k[0], v) for k, v in quarantined.partition_by("file_name", as_dict=True).items()))
                if quarantined is not None and quarantined.height else {})
-    for _, record, _ in accepted:
+    for _, record, _ in files.accepted:
         label = record.version.file_label
         if label in by_file or record.had_record:
             _write_quarantine_file(by_file.get(label), label, quarantine_dir)
-    index_of = {id(r): i for i, r, _ in accepted}
-    for record in records:
+
+
+def _outcomes(source: Source, files: _BatchFiles, checked: _CheckedRows) -> dict[str, LoadOutcome]:
+    index_of = {id(r): i for i, r, _ in files.accepted}
+    outcomes: dict[str, LoadOutcome] = {}
+    for record in files.records:
         v = record.version
         if record.status == "rejected":
             outcome = LoadOutcome(v.file_label, source.name, v.business_day, "rejected",
@@ -369,11 +420,11 @@ def _ingest_batch(
                 v.file_label, source.name, v.business_day,
                 "corrected" if record.replaces_sha256 else "loaded",
                 rows_read=record.rows_read, rows_loaded=record.rows_loaded,
-                rows_quarantined=record.rows_quarantined, reason_counts=reason_counts.get(index, {}),
-                first_bad_rows=first_bad.get(index, []), extra_columns=record.extra_columns,
+                rows_quarantined=record.rows_quarantined, reason_counts=checked.reason_counts.get(index, {}),
+                first_bad_rows=checked.first_bad.get(index, []), extra_columns=record.extra_columns,
                 encoding=record.encoding, sha256=v.sha256)
         outcomes[v.file_label] = outcome
-    return [outcomes[item.label] for item in batch]
+    return outcomes
 
 
 def _parse_group(header, members, source, aliases):

@@ -20,7 +20,7 @@ from datetime import date
 
 import polars as pl
 
-from ingestion.contract import Column, Source
+from ingestion.contract import NET_AMOUNT_TOLERANCE, Column, Source
 
 _INT = r"^[+-]?\d{1,9}$"
 _BOOL_TRUE = ("true", "t", "1", "y", "yes", "是")
@@ -139,8 +139,8 @@ def _source_rules(source: Source, ctx: BatchContext) -> list[tuple[str, pl.Expr]
             ("qty: must not be zero", c("qty") == 0),
             ("unit_price: must be >= 0", c("unit_price") < 0),
             ("discount: must be >= 0", c("discount") < 0),
-            ("net_amount: differs from qty*unit_price-discount by more than 0.01",
-             (c("net_amount") - expected).abs() > 0.01),
+            (f"net_amount: differs from qty*unit_price-discount by more than {NET_AMOUNT_TOLERANCE}",
+             (c("net_amount") - expected).abs() > NET_AMOUNT_TOLERANCE),
             ("net_amount: sign differs from qty", (c("net_amount") * c("qty")) < 0),
             ("txn_ts: day differs from the file's day",
              c("_file_day").is_not_null() & (c("txn_ts").dt.date() != c("_file_day"))),
@@ -157,12 +157,10 @@ def _source_rules(source: Source, ctx: BatchContext) -> list[tuple[str, pl.Expr]
         rules.append(("points: must not be zero", c("points") == 0))
     if source.name == "stores":
         rules.append(("closed_on: not after opened_on", c("closed_on") <= c("opened_on")))
-    if ctx.known_stores is not None and source.name in ("pos_lines", "redemptions"):
-        rules.append(("store_id: unknown store (not in stores.csv)",
-                      c("store_id").is_not_null() & ~c("store_id").is_in(sorted(ctx.known_stores))))
-    if source.name == "members" and ctx.known_stores is not None:
-        rules.append(("join_store_id: unknown store (not in stores.csv)",
-                      c("join_store_id").is_not_null() & ~c("join_store_id").is_in(sorted(ctx.known_stores))))
+    if ctx.known_stores is not None and source.store_column is not None:
+        store = source.store_column
+        rules.append((f"{store}: unknown store (not in stores.csv)",
+                      c(store).is_not_null() & ~c(store).is_in(sorted(ctx.known_stores))))
     if source.name == "redemptions" and ctx.card_states is not None:
         rules += [
             (CARD_UNKNOWN, c("_card_found") == False),  # noqa: E712 (null = not looked up)

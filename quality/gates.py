@@ -16,6 +16,8 @@ from pathlib import Path
 import duckdb
 import yaml
 
+from ingestion.contract import POS_LINES
+
 
 @dataclass
 class GateResult:
@@ -146,7 +148,9 @@ def _sample(rows: list[dict], size: int = 10) -> list[dict]:
 
 # -- ingestion gates (POS lines per store and business day) -------------------------
 
-_POS_FILE_STORE = r"regexp_extract(file_name, 'pos_\d{8}_([A-Za-z0-9-]+)\.', 1)"
+# the store of a POS file, from its name by the contract's own pattern (RE2 reads it as Python does)
+_POS_FILE_STORE = (f"regexp_extract(file_name, '{POS_LINES.file_pattern}', "
+                   f"{re.compile(POS_LINES.file_pattern).groupindex['store']})")
 
 # Loaded lines per store-day from the per-file load records (one row per file, not per
 # line: cheap at chain scale). Lines of a file are its store's (ingestion quarantines any

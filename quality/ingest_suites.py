@@ -16,6 +16,7 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
 import great_expectations.expectations as gxe  # noqa: E402
 
+from ingestion.contract import NET_AMOUNT_TOLERANCE  # noqa: E402
 from quality.suites import SuiteOutcome, run_suite  # noqa: E402
 
 # Rows read back per batch at most; above it a deterministic sample (hash of file
@@ -27,14 +28,16 @@ HELPERS = {
     "pos_lines": [
         ("_net_diff", "abs(net_amount - sign(qty) * (abs(qty) * unit_price - discount))"),
         ("_day_ok", "CAST(txn_ts AS DATE) = business_day"),
-        ("_store_ok", "store_id IN (SELECT store_id FROM raw.stores)"),
     ],
-    "redemptions": [
-        ("_day_ok", "CAST(redeemed_at AS DATE) = business_day"),
-        ("_store_ok", "store_id IN (SELECT store_id FROM raw.stores)"),
-    ],
-    "members": [("_store_ok", "join_store_id IN (SELECT store_id FROM raw.stores)")],
+    "redemptions": [("_day_ok", "CAST(redeemed_at AS DATE) = business_day")],
 }
+
+
+def _helpers(source) -> list[tuple[str, str]]:
+    """The source's helper columns, with the store check of a source that names a store."""
+    store = [] if source.store_column is None else [
+        ("_store_ok", f"{source.store_column} IN (SELECT store_id FROM raw.stores)")]
+    return HELPERS.get(source.name, []) + store
 
 
 def expectations(source_name: str, columns: list[str]) -> list:
@@ -42,15 +45,15 @@ def expectations(source_name: str, columns: list[str]) -> list:
 
     source = SOURCES_BY_NAME[source_name]
     out: list = [gxe.ExpectTableColumnsToMatchSet(
-        column_set=columns + [h for h, _ in HELPERS.get(source_name, [])], exact_match=True)]
+        column_set=columns + [h for h, _ in _helpers(source)], exact_match=True)]
     out += [gxe.ExpectColumnValuesToNotBeNull(column=c.name) for c in source.columns if not c.nullable]
     if len(source.key) == 1 and source_name not in ("members",):
         out.append(gxe.ExpectColumnValuesToBeUnique(column=source.key[0]))
     elif source.key:
         out.append(gxe.ExpectCompoundColumnsToBeUnique(column_list=list(source.key)))
-    for _, helper in [(None, h) for h, _ in HELPERS.get(source_name, [])]:
+    for helper, _ in _helpers(source):
         if helper == "_net_diff":
-            out.append(gxe.ExpectColumnValuesToBeBetween(column=helper, min_value=0, max_value=0.01))
+            out.append(gxe.ExpectColumnValuesToBeBetween(column=helper, min_value=0, max_value=NET_AMOUNT_TOLERANCE))
         else:
             out.append(gxe.ExpectColumnValuesToBeInSet(column=helper, value_set=[True]))
     if source_name == "pos_lines":
@@ -78,7 +81,7 @@ def batch_frame(con, source_name: str, files: list[str]) -> tuple[pd.DataFrame, 
 
     source = SOURCES_BY_NAME[source_name]
     cols = [c.name for c in source.columns]
-    helpers = "".join(f", {sql} AS {name}" for name, sql in HELPERS.get(source_name, []))
+    helpers = "".join(f", {sql} AS {name}" for name, sql in _helpers(source))
     where = "list_contains($files, _source_file)"
     total = con.execute(f"SELECT count(*) FROM {source.table} WHERE {where}", {"files": files}).fetchall()[0][0]
     sampled = total > MAX_ROWS

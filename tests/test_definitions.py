@@ -42,6 +42,10 @@ def test_publishing_is_behind_blocking_checks_and_dbt_tests_are_checks():
                                                 "tier_list_expectations_check"}
     assert all(graph.get_check_spec(k).blocking for k in staged_checks)
     assert any(k.asset_key == dg.AssetKey(["marts", "tier_list"]) for k in graph.asset_check_keys)
+    # dagster-dbt makes an error-severity dbt test a blocking check, a warn-severity one not
+    balances = dg.AssetKey(["marts", "member_points_balances"])
+    assert graph.get_check_spec(dg.AssetCheckKey(balances, "assert_points_balances_equal_their_ledger")).blocking
+    assert not graph.get_check_spec(dg.AssetCheckKey(balances, "assert_no_negative_points_balances")).blocking
 
 
 def test_dbt_build_args_carry_the_program_and_the_same_vars_every_day():

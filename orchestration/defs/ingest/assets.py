@@ -18,10 +18,6 @@ from orchestration.defs.partitions import ONE_DAY_PER_RUN, WAREHOUSE_POOL, busin
 from orchestration.defs.resources import WarehouseResource
 from quality.ingest_suites import batch_frame, validate_batch
 
-# Sources validated against the store master need it loaded first.
-STORE_DEPENDENT = ("pos_lines", "redemptions", "members")
-
-
 def landing_key(source: Source) -> dg.AssetKey:
     return dg.AssetKey(["landing", source.folder])
 
@@ -80,7 +76,7 @@ def _log_problems(context: dg.AssetExecutionContext, outcomes: list[LoadOutcome]
 
 def build_ingest_asset(source: Source) -> dg.AssetsDefinition:
     deps = [landing_key(source)]
-    if source.name in STORE_DEPENDENT:
+    if source.store_column is not None:  # validated against the stores file: loaded first
         deps.append(dg.AssetKey(["raw", "stores"]))
     if source.name == "redemptions":  # only an activated, non-cancelled card may redeem
         deps.append(dg.AssetKey(["raw", "members"]))
