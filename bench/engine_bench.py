@@ -51,7 +51,7 @@ def main() -> None:
         work = Path(tmp)
         landing = args.landing
         if landing is None:
-            from ingestion.sample import generate_landing
+            from sample_chain import generate_landing
 
             landing = work / "landing"
             print("writing the demo chain ...", flush=True)

@@ -81,7 +81,7 @@ def _dbt(data_dir: Path, as_of: date, engine_env: dict[str, str], *args: str):
     from ingestion.lake_schema import lake_tables
     from orchestration.settings import load_program
 
-    variables = {"program": load_program(DBT_PROJECT / "program" / "default.yml")}
+    variables = {"program": load_program(None)}
     if engine_env["LOYALTY_ENGINE"] == "spark":  # what the orchestrator passes (README "Scale-out on Spark")
         variables["lake_tables"] = lake_tables(data_dir / "lake")
     target = data_dir / f"target_{engine_env['LOYALTY_ENGINE']}"
