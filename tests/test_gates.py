@@ -161,7 +161,7 @@ def test_unknown_product_blocks(env_from, published_earlier, capsys):
             if not line.startswith(sold + ",")]
     products.write_text("".join(kept), encoding="utf-8")
     err = _run_cli_expecting_block(data_dir, capsys)
-    # the dbt relationships test and the referential gate both guard this; either must stop it
+    # the dbt relationships test (error severity) stops the dbt step
     assert "fct_sales_lines" in err
 
 
@@ -246,44 +246,56 @@ def test_non_consented_member_in_the_lapsed_extract_blocks(env_from, built_day):
     assert sample[0]["problem"] == "no marketing consent"
 
 
-def test_balance_that_disagrees_with_its_ledger_blocks(env_from, built_day):
+def _dbt_test_failures(data_dir: Path, tamper_sql: str, select: str) -> dict[str, int]:
+    """Tamper with the built warehouse, then run the dbt tests of `select` as the day's build
+    would: the failing tests and their failing row counts. (An error-severity dbt test is a
+    blocking check of the asset it tests: tests/test_definitions.py.)"""
+    from tests.test_dbt_rules import load_default_program, run_dbt
+
+    with duckdb.connect(str(data_dir / "warehouse.duckdb")) as con:
+        con.execute(tamper_sql)
+    result = run_dbt("test", data_dir, load_default_program(), DAY, "--select", select)
+    return {r.node.name: r.failures for r in result.result.results if r.status == "fail"}
+
+
+def test_balance_that_disagrees_with_its_ledger_fails_its_dbt_test(env_from, built_day):
     data_dir, _ = env_from(built_day)
-    gate = dg.AssetCheckKey(dg.AssetKey(["marts", "member_points_balances"]), "balances_equal_ledger")
-    result = _publish_after("""
+    failed = _dbt_test_failures(data_dir, """
         UPDATE marts.member_points_balances SET points_balance = points_balance + 20
         WHERE member_id = (SELECT min(member_id) FROM marts.member_points_balances)""",
-                            data_dir, extra_checks=(gate,))
-    assert _failed_checks(result).get("balances_equal_ledger") == 1
+                                "assert_points_balances_equal_their_ledger")
+    assert failed == {"assert_points_balances_equal_their_ledger": 1}
 
 
-def test_money_that_differs_between_raw_lines_and_the_sales_fact_blocks(env_from, built_day):
+def test_ledger_entries_of_a_member_without_a_balance_fail_the_same_test(env_from, built_day):
     data_dir, _ = env_from(built_day)
-    gate = dg.AssetCheckKey(dg.AssetKey(["marts", "fct_sales_lines"]), "sales_reconciliation")
-    result = _publish_after("""
+    failed = _dbt_test_failures(data_dir, """
+        DELETE FROM marts.member_points_balances
+        WHERE member_id = (SELECT min(member_id) FROM marts.fct_points_ledger)""",
+                                "assert_points_balances_equal_their_ledger")
+    assert failed == {"assert_points_balances_equal_their_ledger": 1}
+
+
+def test_money_that_differs_between_raw_lines_and_the_sales_fact_fails_its_dbt_test(env_from, built_day):
+    data_dir, _ = env_from(built_day)
+    failed = _dbt_test_failures(data_dir, """
         UPDATE marts.fct_sales_lines SET net_amount = net_amount + 1
         WHERE rowid = (SELECT rowid FROM marts.fct_sales_lines
                        WHERE business_day = DATE '2025-04-06' ORDER BY txn_id, line_no LIMIT 1)""",
-                            data_dir, extra_checks=(gate,))
-    assert _failed_checks(result) == {"sales_reconciliation": 1}
-    [row] = _evaluation(result, "sales_reconciliation").metadata["failing_sample"].value
-    assert row["business_day"] == "2025-04-06" and row["raw_lines"] == row["fact_lines"]
-    assert float(row["fact_amount"]) - float(row["raw_amount"]) == 1
+                                "assert_sales_fact_reconciles_with_raw_lines")
+    assert failed == {"assert_sales_fact_reconciles_with_raw_lines": 1}
 
 
-def test_unknown_store_and_product_in_the_sales_fact_reach_the_referential_gate(env_from, built_day):
-    """dbt's relationships tests run in the dbt step; lines changed after it reach the Python gate."""
+def test_unknown_store_and_product_in_the_sales_fact_fail_the_relationships_tests(env_from, built_day):
     data_dir, _ = env_from(built_day)
-    gate = dg.AssetCheckKey(dg.AssetKey(["marts", "fct_sales_lines"]), "referential_integrity")
-    result = _publish_after("""
+    failed = _dbt_test_failures(data_dir, """
         UPDATE marts.fct_sales_lines SET sku = 'NO-SUCH-SKU'
         WHERE rowid = (SELECT rowid FROM marts.fct_sales_lines ORDER BY txn_id, line_no LIMIT 1);
         UPDATE marts.fct_sales_lines SET store_id = 'S999'
         WHERE rowid = (SELECT rowid FROM marts.fct_sales_lines ORDER BY txn_id DESC, line_no DESC LIMIT 1)""",
-                            data_dir, extra_checks=(gate,))
-    assert _failed_checks(result) == {"referential_integrity": 2}
-    sample = _evaluation(result, "referential_integrity").metadata["failing_sample"].value
-    assert sample == [{"problem": "unknown product", "code": "NO-SUCH-SKU", "lines": "1"},
-                      {"problem": "unknown store", "code": "S999", "lines": "1"}]
+                                "fct_sales_lines,test_name:relationships")
+    assert sorted(failed.values()) == [1, 1] and all(name.startswith("relationships_fct_sales_lines") for name in failed)
+    assert any("sku" in name for name in failed) and any("store_id" in name for name in failed)
 
 
 def test_a_bad_value_in_the_lapsed_extract_fails_its_expectation_suite(env_from, built_day):

@@ -1,5 +1,5 @@
 -- Gate: every member's balance equals the sum of their ledger entries, no points are null,
--- and the tier list carries the same balance.
+-- the tier list carries the same balance, and no ledger entry belongs to a member without one.
 {{ config(severity='error', meta={'dagster': {'ref': {'name': 'member_points_balances'}}}) }}
 
 with ledger as (
@@ -20,3 +20,11 @@ where balances.points_balance is null
     or balances.points_balance <> coalesce(ledger.ledger_points, 0)
     or coalesce(ledger.null_points, 0) > 0
     or (tiers.member_id is not null and tiers.points_balance is distinct from balances.points_balance)
+
+union all
+
+select ledger.member_id, null, ledger.ledger_points, null
+from ledger
+left join {{ ref('member_points_balances') }} as balances
+    on balances.member_id = ledger.member_id
+where balances.member_id is null
