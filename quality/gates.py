@@ -33,47 +33,22 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) 
     return [dict(zip(names, row)) for row in cursor.fetchall()]
 
 
-def pyramid_segment_sizes(con: duckdb.DuckDBPyConnection, staged_csv: str, pyramid: dict) -> GateResult:
-    """The staged tier list's segments match the floor formulas of the pyramid.
+def tier_list_segments_match_pyramid(con: duckdb.DuckDBPyConnection, staged_csv: str) -> GateResult:
+    """Each member of the staged tier list carries the segment the pyramid mart gave them.
 
-    For each band (vip, key, ordinary) the members published in the band plus the
-    one-off members capped out of it must equal floor(share * N) minus the places
-    of the better bands; N is recomputed from the staged trailing spends.
+    The pyramid's own rules (floor formulas, one-off capping) are the dbt test
+    assert_pyramid_segment_sizes_match_floor_formulas; this gate only holds the file to the mart.
     """
     rows = _rows(con, f"""
         WITH staged AS (
-            SELECT member_id, segment, CAST(trailing_spend AS DECIMAL(18,2)) AS trailing_spend
+            SELECT member_id, segment
             FROM read_csv('{staged_csv}', all_varchar = true, header = true)
-        ),
-        population AS (SELECT count(*) AS n FROM staged WHERE trailing_spend > 0),
-        bands AS (
-            SELECT 'vip' AS band, CAST(floor(n * CAST(? AS DECIMAL(9,6))) AS BIGINT) AS upto FROM population
-            UNION ALL SELECT 'key', CAST(floor(n * CAST(? AS DECIMAL(9,6))) AS BIGINT) FROM population
-            UNION ALL SELECT 'ordinary', CAST(floor(n * CAST(? AS DECIMAL(9,6))) AS BIGINT) FROM population
-        ),
-        ranked AS (
-            SELECT s.member_id, s.segment, p.one_off_capped,
-                   row_number() OVER (ORDER BY s.trailing_spend DESC, s.member_id) AS spend_rank
-            FROM staged s LEFT JOIN marts.customer_pyramid p USING (member_id)
-            WHERE s.trailing_spend > 0
-        ),
-        expected AS (
-            SELECT member_id, segment AS published, one_off_capped,
-                   CASE WHEN spend_rank <= (SELECT upto FROM bands WHERE band = 'vip') THEN 'vip'
-                        WHEN spend_rank <= (SELECT upto FROM bands WHERE band = 'key') THEN 'key'
-                        WHEN spend_rank <= (SELECT upto FROM bands WHERE band = 'ordinary') THEN 'ordinary'
-                        ELSE 'small' END AS by_rank
-            FROM ranked
         )
-        SELECT member_id, published, by_rank, coalesce(one_off_capped, false) AS one_off_capped
-        FROM expected
-        WHERE NOT (published = by_rank
-                   OR (one_off_capped AND by_rank IN ('vip', 'key') AND published = 'ordinary'))
-        UNION ALL
-        SELECT member_id, segment, 'inactive', false FROM staged
-        WHERE coalesce(trailing_spend, 0) <= 0 AND segment <> 'inactive'
-        ORDER BY member_id
-    """, [pyramid["vip_share"], pyramid["key_share"], pyramid["ordinary_share"]])
+        SELECT staged.member_id, staged.segment AS published, pyramid.segment AS in_pyramid
+        FROM staged LEFT JOIN marts.customer_pyramid AS pyramid USING (member_id)
+        WHERE pyramid.segment IS DISTINCT FROM staged.segment
+        ORDER BY staged.member_id
+    """)
     sizes = _rows(con, f"""
         SELECT segment, count(*) AS members
         FROM read_csv('{staged_csv}', all_varchar = true, header = true)

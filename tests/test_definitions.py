@@ -38,7 +38,7 @@ def test_publishing_is_behind_blocking_checks_and_dbt_tests_are_checks():
     graph = defs().resolve_asset_graph()
     staged_checks = [k for k in graph.asset_check_keys
                      if k.asset_key == dg.AssetKey(["publish", "tier_list_staged"])]
-    assert {k.name for k in staged_checks} >= {"pyramid_segment_sizes_check", "tier_list_members_once_check",
+    assert {k.name for k in staged_checks} >= {"tier_list_segments_match_pyramid_check", "tier_list_members_once_check",
                                                 "tier_list_expectations_check"}
     assert all(graph.get_check_spec(k).blocking for k in staged_checks)
     assert any(k.asset_key == dg.AssetKey(["marts", "tier_list"]) for k in graph.asset_check_keys)

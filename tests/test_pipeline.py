@@ -109,7 +109,7 @@ def test_published_tier_list_matches_an_independent_computation(data_env, small_
     assert manifest["as_of"] == AS_OF
     assert manifest["files"]["tier_list.csv"] == {
         "rows": len(expected), "sha256": hashlib.sha256(csv_bytes).hexdigest()}
-    assert "publish/tier_list_staged:pyramid_segment_sizes_check" in manifest["checks_passed"]
+    assert "publish/tier_list_staged:tier_list_segments_match_pyramid_check" in manifest["checks_passed"]
     assert (data_env / "outbox" / AS_OF / "tier_list.csv").stat().st_mode & 0o077 == 0
 
     # the run for D never read files of later days
@@ -166,8 +166,8 @@ def test_a_failing_gate_publishes_nothing_and_leaves_earlier_days_untouched(data
                                     asset_selection=_keys("publish"))
     assert not result.success
     failed = {e.check_name: e for e in result.get_asset_check_evaluations() if not e.passed}
-    assert set(failed) == {"pyramid_segment_sizes_check"}
-    assert failed["pyramid_segment_sizes_check"].metadata["failing_count"].value == 1
+    assert set(failed) == {"tier_list_segments_match_pyramid_check"}
+    assert failed["tier_list_segments_match_pyramid_check"].metadata["failing_count"].value == 1
     assert not (data_env / "outbox" / day).exists()
     assert {p.name: p.read_bytes() for p in (data_env / "outbox" / earlier).iterdir()} == earlier_files
 

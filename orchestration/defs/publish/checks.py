@@ -8,7 +8,7 @@ from orchestration.outbox import staging_dir
 from orchestration.defs.resources import WarehouseResource
 from orchestration.settings import load_program
 from orchestration.defs.gates_common import check_result
-from quality.gates import lapsed_extract_rules, pyramid_segment_sizes, tier_list_members_once
+from quality.gates import lapsed_extract_rules, tier_list_members_once, tier_list_segments_match_pyramid
 from quality.suites import (
     read_staged_lapsed, read_staged_tier_list, validate_lapsed_extract, validate_tier_list,
 )
@@ -43,13 +43,12 @@ def _suite_result(outcome) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(asset=STAGED_TIER_LIST, blocking=True, partitions_def=business_days,
-                description="Segment sizes equal the pyramid's floor formulas "
-                            "(one-off members capped to ordinary, places not refilled).")
-def pyramid_segment_sizes_check(context: dg.AssetCheckExecutionContext,
-                                warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    program = load_program(warehouse.settings().program_path)
+                description="Each listed member's segment is the one the pyramid mart gave them "
+                            "(the pyramid's own rules are its dbt test).")
+def tier_list_segments_match_pyramid_check(context: dg.AssetCheckExecutionContext,
+                                           warehouse: WarehouseResource) -> dg.AssetCheckResult:
     with warehouse.connect(read_only=True) as con:
-        gate = pyramid_segment_sizes(con, _staged_csv(warehouse, context.partition_key), program["pyramid"])
+        gate = tier_list_segments_match_pyramid(con, _staged_csv(warehouse, context.partition_key))
     return check_result(gate)
 
 
@@ -96,5 +95,5 @@ def lapsed_extract_expectations_check(context: dg.AssetCheckExecutionContext,
                                                  program["lapsed"]["valid_mobile_pattern"]))
 
 
-staged_checks = [pyramid_segment_sizes_check, tier_list_members_once_check, tier_list_expectations_check,
+staged_checks = [tier_list_segments_match_pyramid_check, tier_list_members_once_check, tier_list_expectations_check,
                  lapsed_extract_rules_check, lapsed_extract_expectations_check]
