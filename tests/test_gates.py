@@ -298,6 +298,16 @@ def test_unknown_store_and_product_in_the_sales_fact_fail_the_relationships_test
     assert any("sku" in name for name in failed) and any("store_id" in name for name in failed)
 
 
+def test_days_since_last_purchase_that_differ_from_the_mart_block(env_from, built_day):
+    data_dir, _ = env_from(built_day)
+    result = _publish_after("""
+        UPDATE restricted.lapsed_customers_extract SET days_since_last_purchase = days_since_last_purchase + 1
+        WHERE member_id = (SELECT min(member_id) FROM restricted.lapsed_customers_extract)""", data_dir)
+    assert _failed_checks(result) == {"lapsed_extract_rules_check": 1}
+    [row] = _evaluation(result, "lapsed_extract_rules_check").metadata["failing_sample"].value
+    assert row["problem"] == "days since last purchase differ from marts.lapsed_customers"
+
+
 def test_a_bad_value_in_the_lapsed_extract_fails_its_expectation_suite(env_from, built_day):
     data_dir, _ = env_from(built_day)
     result = _publish_after("""

@@ -1,10 +1,8 @@
 -- One row per member with any member transaction (days <= D): lifetime purchase facts from
--- the daily aggregate (first and last purchase day, spend net of returns, purchase
--- transactions, distinct months with a purchase). Rebuilt whole each run.
+-- the daily aggregate (spend net of returns, purchase transactions, distinct months with a
+-- purchase). Rebuilt whole each run. First and last purchase days: int_member_purchase_rhythm.
 select
     daily.member_id,
-    min(case when daily.purchase_transactions > 0 then daily.sales_day end) as first_purchase_date,
-    max(case when daily.purchase_transactions > 0 then daily.sales_day end) as last_purchase_date,
     cast(sum(daily.spend) as decimal(18, 2)) as lifetime_spend,
     cast(sum(daily.purchase_transactions) as bigint) as lifetime_transactions,
     cast(count(distinct case

@@ -10,6 +10,15 @@ lifetime as (
 
     select * from {{ ref('int_member_lifetime_sales') }}
 
+),
+
+purchase_days as (
+
+    -- first and last purchase day: one place (rows with purchase_days = 0 have none)
+    select member_id, first_purchase_date, last_purchase_date
+    from {{ ref('int_member_purchase_rhythm') }}
+    where purchase_days > 0
+
 )
 
 select
@@ -24,10 +33,12 @@ select
     members.status,
     members.marketing_consent,
     members.bonus_category,
-    lifetime.first_purchase_date,
-    lifetime.last_purchase_date,
+    purchase_days.first_purchase_date,
+    purchase_days.last_purchase_date,
     cast(coalesce(lifetime.lifetime_spend, 0) as decimal(18, 2)) as lifetime_spend,
     cast(coalesce(lifetime.lifetime_transactions, 0) as bigint) as lifetime_transactions
 from members
 left join lifetime
     on lifetime.member_id = members.member_id
+left join purchase_days
+    on purchase_days.member_id = members.member_id

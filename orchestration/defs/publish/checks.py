@@ -74,13 +74,13 @@ def tier_list_expectations_check(context: dg.AssetCheckExecutionContext,
 
 @dg.asset_check(asset=STAGED_LAPSED, blocking=True, partitions_def=business_days,
                 description="Only consented, non-cancelled, adult members with valid mobiles, once "
-                            "each; every `lapsed` row past the threshold (re-derived from the sales fact).")
+                            "each; status and days since the last purchase those of the mart; `lapsed` rows past the threshold.")
 def lapsed_extract_rules_check(context: dg.AssetCheckExecutionContext,
                                warehouse: WarehouseResource) -> dg.AssetCheckResult:
     program = load_program(warehouse.settings().program_path)
     with warehouse.connect(read_only=True) as con:
         gate = lapsed_extract_rules(
-            con, _staged_csv(warehouse, context.partition_key, "lapsed_customers"), context.partition_key,
+            con, _staged_csv(warehouse, context.partition_key, "lapsed_customers"),
             lapsed_days=program["lapsed"]["days"], mobile_pattern=program["lapsed"]["valid_mobile_pattern"])
     return check_result(gate)
 
