@@ -46,18 +46,7 @@ evaluations as (
 
 window_sales as (
 
-    select
-        evaluations.member_id,
-        evaluations.month_end,
-        sum(daily.spend) as spend,
-        sum(daily.purchase_transactions) as purchase_transactions,
-        sum(daily.base_points) as base_points
-    from evaluations
-    inner join {{ ref('int_member_daily_sales') }} as daily
-        on daily.member_id = evaluations.member_id
-        and daily.sales_day <= evaluations.month_end
-        and daily.sales_day >= {{ trailing_window_start(program_number('tiers.basis_days', min=1), 'evaluations.month_end') }}
-    group by evaluations.member_id, evaluations.month_end
+    {{ trailing_member_sales('evaluations', 'evaluations.month_end', keys=['month_end']) }}
 
 ),
 

@@ -11,13 +11,10 @@ with members as (
 
 category_spend as (
 
-    select daily.member_id, daily.category, sum(daily.spend) as spend
-    from {{ ref('int_member_category_daily_sales') }} as daily
+    select year_spend.member_id, year_spend.category, year_spend.spend
+    from {{ ref('int_member_category_trailing_spend') }} as year_spend
     inner join members
-        on members.member_id = daily.member_id
-    where daily.sales_day >= {{ trailing_window_start(program_number('tiers.basis_days', min=1)) }}
-        and daily.sales_day <= {{ as_of_date() }}
-    group by daily.member_id, daily.category
+        on members.member_id = year_spend.member_id
 
 ),
 

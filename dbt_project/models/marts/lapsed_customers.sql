@@ -9,8 +9,6 @@
 -- win_back, below -> opportunistic.
 -- Outreach flags: marketing_consent, has_valid_mobile (lapsed.valid_mobile_pattern, whole value),
 -- is_minor (under privacy.minor_age on D by macro is_under_age; unknown birth date: not a minor).
-{%- set basis_days = program_number('tiers.basis_days', min=1) %}
-
 with members as (
 
     select * from {{ ref('int_members_as_of') }}
@@ -45,16 +43,17 @@ classified as (
 
 ),
 
+still_to_win as (
+
+    select member_id, last_purchase_date
+    from classified
+    where status is not null
+
+),
+
 value_while_active as (
 
-    select classified.member_id, sum(daily.spend) as value_spend
-    from classified
-    inner join {{ ref('int_member_daily_sales') }} as daily
-        on daily.member_id = classified.member_id
-        and daily.sales_day <= classified.last_purchase_date
-        and daily.sales_day >= {{ trailing_window_start(basis_days, 'classified.last_purchase_date') }}
-    where classified.status is not null
-    group by classified.member_id
+    {{ trailing_member_sales('still_to_win', 'still_to_win.last_purchase_date') }}
 
 ),
 
@@ -78,11 +77,11 @@ select
     classified.last_purchase_date,
     classified.purchase_days,
     classified.median_gap_days,
-    cast(coalesce(value_while_active.value_spend, 0) as decimal(18, 2)) as value_spend,
+    cast(coalesce(value_while_active.spend, 0) as decimal(18, 2)) as value_spend,
     case
-        when value_while_active.value_spend >= cut_offs.vip_cut_off
-            or value_while_active.value_spend >= cut_offs.key_cut_off then 'must_win_back'
-        when value_while_active.value_spend >= cut_offs.ordinary_cut_off then 'win_back'
+        when value_while_active.spend >= cut_offs.vip_cut_off
+            or value_while_active.spend >= cut_offs.key_cut_off then 'must_win_back'
+        when value_while_active.spend >= cut_offs.ordinary_cut_off then 'win_back'
         else 'opportunistic'
     end as winback_priority,
     pyramid.segment,

@@ -11,18 +11,7 @@ with members as (
 
 window_sales as (
 
-    select
-        member_id,
-        sum(spend) as spend,
-        sum(purchase_transactions) as purchase_transactions,
-        count(distinct case
-            when purchase_transactions > 0 then {{ dbt.date_trunc('month', 'sales_day') }}
-        end) as purchase_months,
-        sum(base_points) as base_points
-    from {{ ref('int_member_daily_sales') }}
-    where sales_day >= {{ trailing_window_start(program_number('tiers.basis_days', min=1)) }}
-        and sales_day <= {{ as_of_date() }}
-    group by member_id
+    {{ trailing_member_sales('members', as_of_date(), purchase_months=true) }}
 
 )
 
