@@ -11,34 +11,19 @@
 -- aggregate (int_card_daily_sales) with the member attribution of D (int_card_day_members), partitioned by business
 -- day: a run rewrites the days with a new file and the restated days (int_days_to_rebuild).
 -- A sales day may appear under two business days (a late transaction): readers sum.
-with card_days as (
+with member_card_days as (
 
-    select business_day, card_no, sales_day, spend, purchase_transactions, return_transactions, base_points
-    from {{ ref('int_card_daily_sales') }}
-    where {{ in_days_to_rebuild(member_dependent=true) }}
-
-),
-
-attribution as (
-
-    select business_day, card_no, sales_day, member_id
-    from {{ ref('int_card_day_members') }}
-    where {{ in_days_to_rebuild(member_dependent=true) }}
-        and member_id is not null
+    {{ member_card_days('int_card_daily_sales', ['spend', 'purchase_transactions', 'return_transactions', 'base_points']) }}
 
 )
 
 select
-    card_days.business_day,
-    attribution.member_id,
-    card_days.sales_day,
-    cast(sum(card_days.spend) as decimal(18, 2)) as spend,
-    cast(sum(card_days.purchase_transactions) as bigint) as purchase_transactions,
-    cast(sum(card_days.return_transactions) as bigint) as return_transactions,
-    cast(sum(card_days.base_points) as bigint) as base_points
-from card_days
-inner join attribution
-    on attribution.business_day = card_days.business_day
-    and attribution.card_no = card_days.card_no
-    and attribution.sales_day = card_days.sales_day
-group by card_days.business_day, attribution.member_id, card_days.sales_day
+    business_day,
+    member_id,
+    sales_day,
+    cast(sum(spend) as decimal(18, 2)) as spend,
+    cast(sum(purchase_transactions) as bigint) as purchase_transactions,
+    cast(sum(return_transactions) as bigint) as return_transactions,
+    cast(sum(base_points) as bigint) as base_points
+from member_card_days
+group by business_day, member_id, sales_day
