@@ -329,6 +329,7 @@ def test_card_ladder_program_runs_end_to_end(tmp_path):
         (lambda p: p["lapsed"].update(days="ninety"), "'lapsed.days' must be a"),
         (lambda p: p["pyramid"].update(vip_shares=0.01), "unknown setting 'pyramid.vip_shares'"),
         (lambda p: p["points"].pop("welcome_bonus"), "missing setting 'points.welcome_bonus'"),
+        (lambda p: p["conversion"].update(window_days=[30, 0]), "'conversion.window_days[1]' must be a whole number >= 1"),
     ],
 )
 def test_an_invalid_program_stops_the_run_before_any_model(tmp_path, change, message):

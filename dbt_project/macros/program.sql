@@ -101,6 +101,9 @@
         'retention': {
             'churn_window_days': 'int>=1',
         },
+        'conversion': {
+            'window_days': 'days_list',
+        },
     }) }}
 {%- endmacro %}
 
@@ -138,6 +141,13 @@
                 {{ exceptions.raise_compiler_error("program configuration: '" ~ where ~ ".date' must be a date 'YYYY-MM-DD', got '" ~ day['date'] ~ "'") }}
             {%- endif -%}
             {{ _program_check_value(where ~ '.multiplier', 'number>=0', day['multiplier']) }}
+        {%- endfor -%}
+    {%- elif kind == 'days_list' -%}
+        {%- if value is string or value is mapping or value is not iterable or value | length == 0 -%}
+            {{ exceptions.raise_compiler_error(fail ~ "must be a non-empty list of whole numbers of days >= 1, got '" ~ value ~ "'") }}
+        {%- endif -%}
+        {%- for days in value -%}
+            {{ _program_check_value(path ~ "[" ~ loop.index0 ~ "]", 'int>=1', days) }}
         {%- endfor -%}
     {%- elif kind == 'scheme' -%}
         {%- set scheme = tier_scheme() -%}
