@@ -266,3 +266,22 @@
 {% macro sql_timestamp(value) -%}
     cast('{{ value }}' as timestamp)
 {%- endmacro %}
+
+
+{#
+  The first month-end a month-end-partitioned model (int_member_month_end_tiers,
+  member_segment_history, segment_migrations) evaluates again in an incremental run: the
+  month-ends reached since the last build (previous as-of date), and every month-end from the
+  earliest day whose member spend may have changed (int_days_to_rebuild.evaluate_from: a
+  corrected day, a moved attribution; int_changed_members: a changed member). A scalar subquery.
+#}
+{% macro first_month_end_to_evaluate() -%}
+    (
+        select least(
+            coalesce(scope.previous_as_of_date, cast('1900-01-01' as date)),
+            coalesce((select min(evaluate_from) from {{ ref('int_days_to_rebuild') }}), scope.as_of_date),
+            coalesce((select min(evaluate_from) from {{ ref('int_changed_members') }}), scope.as_of_date)
+        )
+        from {{ ref('int_build_scope') }} as scope
+    )
+{%- endmacro %}

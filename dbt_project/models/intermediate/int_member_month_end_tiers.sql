@@ -16,21 +16,15 @@
 -- tier multiplier of that day's purchases.
 -- Partitioned by month-end: a run evaluates the month-ends reached since the last build (the
 -- first run of a month) and re-evaluates those from the earliest sales day whose member spend
--- may have changed (int_days_to_rebuild.evaluate_from: a corrected day, a moved attribution).
+-- may have changed (macro first_month_end_to_evaluate: a corrected day, a moved attribution).
+-- trailing_purchase_months feeds the month-end pyramid (member_segment_history).
 with month_ends as (
 
     select month_ends.month_end
     from {{ ref('int_month_ends') }} as month_ends
     where month_ends.month_end < {{ as_of_date() }}
     {%- if is_incremental() %}
-        and month_ends.month_end >= (
-            select least(
-                coalesce(scope.previous_as_of_date, cast('1900-01-01' as date)),
-                coalesce((select min(evaluate_from) from {{ ref('int_days_to_rebuild') }}), scope.as_of_date),
-                coalesce((select min(evaluate_from) from {{ ref('int_changed_members') }}), scope.as_of_date)
-            )
-            from {{ ref('int_build_scope') }} as scope
-        )
+        and month_ends.month_end >= {{ first_month_end_to_evaluate() }}
     {%- endif %}
 
 ),
@@ -46,7 +40,7 @@ evaluations as (
 
 window_sales as (
 
-    {{ trailing_member_sales('evaluations', 'evaluations.month_end', keys=['month_end']) }}
+    {{ trailing_member_sales('evaluations', 'evaluations.month_end', keys=['month_end'], purchase_months=true) }}
 
 ),
 
@@ -57,6 +51,7 @@ measured as (
         evaluations.month_end,
         cast(coalesce(window_sales.spend, 0) as decimal(18, 2)) as trailing_spend,
         cast(coalesce(window_sales.purchase_transactions, 0) as bigint) as trailing_transactions,
+        cast(coalesce(window_sales.purchase_months, 0) as bigint) as trailing_purchase_months,
         cast(coalesce(window_sales.base_points, 0) as bigint) as trailing_qualifying_points
     from evaluations
     left join window_sales
@@ -80,5 +75,6 @@ select
     {{ tier_attribute('tier_rank', 'multiplier') }} as points_multiplier,
     trailing_spend,
     trailing_transactions,
-    trailing_qualifying_points
+    trailing_qualifying_points,
+    trailing_purchase_months
 from ranked
