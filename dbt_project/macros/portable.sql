@@ -75,6 +75,12 @@
 {%- endmacro %}
 
 
+{# The same calendar day a year earlier, as a date (29 February -> 28 February). #}
+{% macro a_year_earlier(day) -%}
+    cast({{ dbt.dateadd('month', -12, day) }} as date)
+{%- endmacro %}
+
+
 {# A day plus n days, as a date. #}
 {% macro add_days(day, n) -%}
     cast({{ dbt.dateadd('day', n, day) }} as date)

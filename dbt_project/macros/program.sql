@@ -104,6 +104,10 @@
         'conversion': {
             'window_days': 'days_list',
         },
+        'decline': {
+            'share': 'share',
+            'window_days': 'int>=1',
+        },
     }) }}
 {%- endmacro %}
 
