@@ -108,6 +108,9 @@
             'share': 'share',
             'window_days': 'int>=1',
         },
+        'summary': {
+            'top_share': 'share',
+        },
     }) }}
 {%- endmacro %}
 
