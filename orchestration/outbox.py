@@ -34,7 +34,20 @@ FROM restricted.lapsed_customers_extract
 ORDER BY member_id
 """
 
-LEFT_OUT_SQL = "SELECT reason, members FROM restricted.lapsed_customers_excluded ORDER BY reason"
+UPGRADE_NUDGES_SQL = """
+SELECT member_id, card_no, name, mobile, current_tier, next_tier, spend_gap, transactions_gap,
+       segment, next_segment, segment_gap, as_of
+FROM restricted.upgrade_nudges_extract
+ORDER BY member_id
+"""
+
+
+def left_out_by_reason(con: duckdb.DuckDBPyConnection, extract: str) -> dict:
+    """An outreach extract's members left out, by reason (restricted.<extract>_excluded, counts
+    only), with their total: what the manifest records instead of listing them."""
+    by_reason = dict(con.execute(
+        f"SELECT reason, members FROM restricted.{extract}_excluded ORDER BY reason").fetchall())
+    return {"by_reason": by_reason, "total": sum(by_reason.values())}
 
 
 def staging_dir(outbox_dir: Path, as_of: str) -> Path:

@@ -319,3 +319,36 @@ def lapsed_extract_rules(con: duckdb.DuckDBPyConnection, staged_csv: str,
         SELECT member_id, problem FROM judged WHERE problem IS NOT NULL ORDER BY member_id
     """, [mobile_pattern, lapsed_days])
     return GateResult(passed=not rows, failing_count=len(rows), sample=_sample(rows))
+
+
+def upgrade_nudges_rules(con: duckdb.DuckDBPyConnection, staged_csv: str, mobile_pattern: str) -> GateResult:
+    """Only consented, non-cancelled members with valid mobiles who are not minors (the mart's
+    is_minor: an unknown birth date counts as one), once each, every row a candidate of
+    marts.upgrade_nudges with the mart's gaps. The nudge rules themselves are dbt unit tests."""
+    escaped = staged_csv.replace("'", "''")
+    rows = _rows(con, f"""
+        WITH staged AS (
+            SELECT *, count(*) OVER (PARTITION BY member_id) AS times
+            FROM read_csv('{escaped}', all_varchar = true, header = true)
+        ),
+        judged AS (
+            SELECT s.member_id,
+                   CASE WHEN s.times > 1 THEN 'listed more than once'
+                        WHEN m.member_id IS NULL THEN 'not a member'
+                        WHEN m.status = 'cancelled' THEN 'cancelled member'
+                        WHEN NOT m.marketing_consent THEN 'no marketing consent'
+                        WHEN NOT regexp_full_match(coalesce(s.mobile, ''), ?) THEN 'invalid mobile'
+                        WHEN n.member_id IS NULL THEN 'not a candidate in marts.upgrade_nudges'
+                        WHEN n.is_minor THEN 'minor or unknown age'
+                        WHEN CAST(s.spend_gap AS DECIMAL(18, 2)) IS DISTINCT FROM n.spend_gap
+                             OR CAST(s.transactions_gap AS BIGINT) IS DISTINCT FROM n.transactions_gap
+                             OR CAST(s.segment_gap AS DECIMAL(18, 2)) IS DISTINCT FROM n.segment_gap
+                             THEN 'gaps differ from marts.upgrade_nudges'
+                        ELSE NULL END AS problem
+            FROM staged s
+            LEFT JOIN marts.dim_members m USING (member_id)
+            LEFT JOIN marts.upgrade_nudges n USING (member_id)
+        )
+        SELECT member_id, problem FROM judged WHERE problem IS NOT NULL ORDER BY member_id
+    """, [mobile_pattern])
+    return GateResult(passed=not rows, failing_count=len(rows), sample=_sample(rows))

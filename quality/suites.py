@@ -166,3 +166,42 @@ def validate_lapsed_extract(frame: pd.DataFrame, as_of: str, mobile_pattern: str
         gxe.ExpectColumnValuesToBeBetween(column="days_since_last_purchase", min_value=0),
         gxe.ExpectColumnValuesToBeInSet(column="as_of", value_set=[as_of]),
     ])
+
+
+UPGRADE_NUDGES_COLUMNS = [
+    "member_id", "card_no", "name", "mobile", "current_tier", "next_tier", "spend_gap",
+    "transactions_gap", "segment", "next_segment", "segment_gap", "as_of",
+]
+
+
+def read_staged_upgrade_nudges(path: str) -> pd.DataFrame:
+    """The staged CSV with the gaps typed (a non-numeric cell fails the read)."""
+    import duckdb
+
+    escaped = path.replace("'", "''")
+    return duckdb.sql(f"""
+        SELECT * REPLACE (CAST(spend_gap AS DOUBLE) AS spend_gap,
+                          CAST(transactions_gap AS BIGINT) AS transactions_gap,
+                          CAST(segment_gap AS DOUBLE) AS segment_gap)
+        FROM read_csv('{escaped}', all_varchar = true, header = true)
+    """).df()
+
+
+def validate_upgrade_nudges(frame: pd.DataFrame, as_of: str, tier_names: list[str],
+                            mobile_pattern: str) -> SuiteOutcome:
+    """Gaps are positive where they apply (empty cells are not judged)."""
+    return run_suite("upgrade_nudges", frame, [
+        gxe.ExpectTableColumnsToMatchOrderedList(column_list=UPGRADE_NUDGES_COLUMNS),
+        gxe.ExpectColumnValuesToNotBeNull(column="member_id"),
+        gxe.ExpectColumnValuesToBeUnique(column="member_id"),
+        gxe.ExpectColumnValuesToNotBeNull(column="name"),
+        gxe.ExpectColumnValuesToMatchRegex(column="mobile", regex=f"^{mobile_pattern}$"),
+        gxe.ExpectColumnValuesToBeInSet(column="current_tier", value_set=tier_names),
+        gxe.ExpectColumnValuesToBeInSet(column="next_tier", value_set=tier_names),
+        gxe.ExpectColumnValuesToBeBetween(column="spend_gap", min_value=0, strict_min=True),
+        gxe.ExpectColumnValuesToBeBetween(column="transactions_gap", min_value=0, strict_min=True),
+        gxe.ExpectColumnValuesToBeInSet(column="segment", value_set=SEGMENTS),
+        gxe.ExpectColumnValuesToBeInSet(column="next_segment", value_set=["ordinary", "key", "vip"]),
+        gxe.ExpectColumnValuesToBeBetween(column="segment_gap", min_value=0, strict_min=True),
+        gxe.ExpectColumnValuesToBeInSet(column="as_of", value_set=[as_of]),
+    ])

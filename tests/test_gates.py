@@ -246,6 +246,31 @@ def test_non_consented_member_in_the_lapsed_extract_blocks(env_from, built_day):
     assert sample[0]["problem"] == "no marketing consent"
 
 
+def test_a_minor_in_the_upgrade_nudge_extract_blocks(env_from, built_day):
+    """The nudge extract's gate reads the mart's minor flag (an unknown birth date counts as a
+    minor there): a listed member the mart flags blocks publishing."""
+    data_dir, _ = env_from(built_day)
+    result = _publish_after("""
+        UPDATE marts.upgrade_nudges SET is_minor = true
+        WHERE member_id = (SELECT min(member_id) FROM restricted.upgrade_nudges_extract)""", data_dir)
+    assert _failed_checks(result) == {"upgrade_nudges_rules_check": 1}
+    [row] = _evaluation(result, "upgrade_nudges_rules_check").metadata["failing_sample"].value
+    assert row["problem"] == "minor or unknown age"
+
+
+def test_a_nudge_gap_that_differs_from_the_mart_blocks_and_a_bad_segment_fails_the_suite(env_from, built_day):
+    data_dir, _ = env_from(built_day)
+    result = _publish_after("""
+        UPDATE restricted.upgrade_nudges_extract SET segment_gap = coalesce(segment_gap, 0) + 1, segment = 'gold'
+        WHERE member_id = (SELECT min(member_id) FROM restricted.upgrade_nudges_extract)""", data_dir)
+    assert _failed_checks(result) == {"upgrade_nudges_rules_check": 1, "upgrade_nudges_expectations_check": 1}
+    [row] = _evaluation(result, "upgrade_nudges_rules_check").metadata["failing_sample"].value
+    assert row["problem"] == "gaps differ from marts.upgrade_nudges"
+    failed = _evaluation(result, "upgrade_nudges_expectations_check").metadata["failed_expectations"].value
+    assert failed == [{"expectation": "expect_column_values_to_be_in_set", "column": "segment",
+                       "unexpected_count": 1}]
+
+
 def _dbt_test_failures(data_dir: Path, tamper_sql: str, select: str) -> dict[str, int]:
     """Tamper with the built warehouse, then run the dbt tests of `select` as the day's build
     would: the failing tests and their failing row counts. (An error-severity dbt test is a

@@ -126,6 +126,17 @@ def test_published_tier_list_matches_an_independent_computation(data_env, small_
     assert listed + manifest["lapsed_at_risk_left_out"]["total"] == lapsed_or_at_risk
     assert (data_env / "outbox" / AS_OF / "lapsed_customers.csv").stat().st_mode & 0o077 == 0
 
+    # the upgrade-nudge extract: every candidate listed or counted as left out, owner-only
+    nudges_path = data_env / "outbox" / AS_OF / "upgrade_nudges.csv"
+    with duckdb.connect(str(data_env / "warehouse.duckdb"), read_only=True) as con:
+        candidates = con.execute("SELECT count(*) FROM marts.upgrade_nudges").fetchall()[0][0]
+    nudged = manifest["files"]["upgrade_nudges.csv"]["rows"]
+    assert nudged == nudges_path.read_bytes().count(b"\n") - 1 and nudged > 0
+    assert nudged + manifest["upgrade_nudges_left_out"]["total"] == candidates
+    assert set(manifest["upgrade_nudges_left_out"]["by_reason"]) == {"no_consent", "minor", "invalid_mobile"}
+    assert nudges_path.stat().st_mode & 0o077 == 0
+    assert "publish/upgrade_nudges_staged:upgrade_nudges_rules_check" in manifest["checks_passed"]
+
     # the same day again with nothing new starts no run
     capsys.readouterr()
     assert loyalty(["run", "--as-of", AS_OF]) == 0

@@ -72,14 +72,15 @@ def test_every_dbt_model_asset_shows_its_row_count(ui_state):
 
 def test_published_assets_carry_counts_paths_and_previews(ui_state):
     nodes, run = ui_state["nodes"], ui_state["run"]
-    for name in ("tier_list_staged", "lapsed_customers_staged"):
+    for name in ("tier_list_staged", "lapsed_customers_staged", "upgrade_nudges_staged"):
         staged = _latest(nodes[f"publish/{name}"])
         assert staged["dagster/row_count"] > 0 and {"staged_path", "sha256"} <= staged.keys()
 
     outbox = _latest(nodes["publish/outbox"])
     assert outbox["path"] == str(run.data_dir / "outbox" / run.as_of)
     assert outbox["tier_list_csv_path"] == str(run.data_dir / "outbox" / run.as_of / "tier_list.csv")
-    assert {"tier_list_parquet_path", "lapsed_customers_csv_path", "manifest_json_path"} <= outbox.keys()
+    assert {"tier_list_parquet_path", "lapsed_customers_csv_path", "upgrade_nudges_csv_path",
+            "manifest_json_path"} <= outbox.keys()
     assert outbox["tier_list_rows"] == outbox["manifest"]["files"]["tier_list.csv"]["rows"] > 0
     assert outbox["checks_passed"] == len(outbox["manifest"]["checks_passed"]) >= 5
 
@@ -97,7 +98,7 @@ def test_published_assets_carry_counts_paths_and_previews(ui_state):
 
 def test_every_publish_gate_reports_counts_and_an_id_only_sample(ui_state):
     checks = ui_state["checks"]
-    assert len(checks) == 5
+    assert len(checks) == 7  # tier list 3, lapsed list 2, upgrade nudges 2
     for name, executions in checks.items():
         assert executions and executions[0]["status"] == "SUCCEEDED", name
         labels = {e["label"] for e in executions[0]["evaluation"]["metadataEntries"]}

@@ -111,6 +111,9 @@
         'summary': {
             'top_share': 'share',
         },
+        'nudge': {
+            'gap_share': 'share',
+        },
     }) }}
 {%- endmacro %}
 

@@ -100,3 +100,17 @@ pyramid_segments as (
 
 )
 {%- endmacro %}
+
+
+{#
+  Today's pyramid cut-offs (section 6): the lowest trailing-year spend among today's vip, key
+  and ordinary members (null for an empty segment), as a one-row select. Read by the lapsed
+  list's win-back priority and the upgrade nudges.
+#}
+{% macro pyramid_cut_offs() -%}
+    select
+        min(case when segment = 'vip' then trailing_spend end) as vip_cut_off,
+        min(case when segment = 'key' then trailing_spend end) as key_cut_off,
+        min(case when segment = 'ordinary' then trailing_spend end) as ordinary_cut_off
+    from {{ ref('customer_pyramid') }}
+{%- endmacro %}

@@ -112,3 +112,21 @@
     {%- endfor %}
     end
 {%- endmacro %}
+
+
+{#
+  The threshold `key` ('spend', 'transactions' or 'qualifying_points') of the tier of rank
+  `rank_column`, as decimal(18, 6); null for a tier without that threshold or a rank outside
+  the scheme (e.g. rank 0, "above the top tier").
+#}
+{% macro tier_threshold(rank_column, key) -%}
+    {%- if key not in tier_threshold_columns() -%}
+        {{ exceptions.raise_compiler_error("tier_threshold: unknown threshold key '" ~ key ~ "'") }}
+    {%- endif -%}
+    case {{ rank_column }}
+    {%- for tier in tier_scheme() %}
+        {%- set value = (tier.get('thresholds') or {}).get(key) %}
+        when {{ loop.index }} then {{ sql_decimal(value, 6) if value is not none else 'cast(null as decimal(18, 6))' }}
+    {%- endfor %}
+    end
+{%- endmacro %}

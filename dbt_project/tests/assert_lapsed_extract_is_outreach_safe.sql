@@ -11,6 +11,5 @@ where members.member_id is null
     or not coalesce(members.marketing_consent, false)
     or not coalesce({{ regex_full_match('extract_rows.mobile', program('lapsed.valid_mobile_pattern')) }}, false)
     or extract_rows.mobile <> members.mobile
-    or (members.birth_date is not null
-        and cast({{ dbt.dateadd('year', program('privacy.minor_age'), 'members.birth_date') }} as date) > {{ as_of_date() }})
+    or coalesce({{ is_under_age('members.birth_date', program_number('privacy.minor_age', min=0), as_of_date()) }}, false)
     or (extract_rows.status = 'lapsed' and extract_rows.days_since_last_purchase <= {{ program('lapsed.days') }})

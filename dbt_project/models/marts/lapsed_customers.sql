@@ -59,11 +59,7 @@ value_while_active as (
 
 cut_offs as (
 
-    select
-        min(case when segment = 'vip' then trailing_spend end) as vip_cut_off,
-        min(case when segment = 'key' then trailing_spend end) as key_cut_off,
-        min(case when segment = 'ordinary' then trailing_spend end) as ordinary_cut_off
-    from {{ ref('customer_pyramid') }}
+    {{ pyramid_cut_offs() }}
 
 )
 

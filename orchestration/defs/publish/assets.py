@@ -9,10 +9,10 @@ from ingestion.fingerprint import file_sha256
 from orchestration.defs.partitions import ONE_DAY_PER_RUN, WAREHOUSE_POOL, business_days
 from orchestration.already_published import gates_sha256
 from orchestration.build_log import latest_build
-from orchestration.defs.publish.checks import STAGED_LAPSED, STAGED_TIER_LIST
+from orchestration.defs.publish.checks import STAGED_LAPSED, STAGED_TIER_LIST, STAGED_UPGRADE_NUDGES
 from orchestration.outbox import (
-    LAPSED_SQL, LEFT_OUT_SQL, TIER_LIST_SQL, publish, stage_extract, staging_dir,
-    write_manifest,
+    LAPSED_SQL, TIER_LIST_SQL, UPGRADE_NUDGES_SQL, left_out_by_reason, publish, stage_extract,
+    staging_dir, write_manifest,
 )
 from orchestration.serving import PREVIEWED_MARTS, markdown_preview, refresh_serving_copy
 from orchestration.defs.resources import WarehouseResource
@@ -21,7 +21,7 @@ from quality.gates import store_days_without_lines
 
 PUBLISHED_OUTBOX = dg.AssetKey(["publish", "outbox"])
 SERVING_COPY = dg.AssetKey(["publish", "serving_copy"])
-EXTRACTS = ("tier_list", "lapsed_customers")
+EXTRACTS = ("tier_list", "lapsed_customers", "upgrade_nudges")
 
 # Every gated asset is upstream of the staged extracts, so its blocking checks stop publishing.
 GATED_UPSTREAM = [
@@ -84,15 +84,25 @@ lapsed_customers_staged = build_staged_extract(
     "members with a valid mobile), staged in `outbox/.staging/YYYY-MM-DD/` for audit. Holds PII: "
     "owner-only; its metadata has counts and paths only.")
 
+upgrade_nudges_staged = build_staged_extract(
+    STAGED_UPGRADE_NUDGES, "upgrade_nudges", UPGRADE_NUDGES_SQL,
+    [dg.AssetKey(["restricted", "upgrade_nudges_extract"]),
+     dg.AssetKey(["restricted", "upgrade_nudges_excluded"])],
+    "`upgrade_nudges.csv` (+ `.parquet`): the outreach extract of members close to the next tier "
+    "or pyramid segment (consented adults with a valid mobile), staged in "
+    "`outbox/.staging/YYYY-MM-DD/` for audit. Holds PII: owner-only; its metadata has counts and "
+    "paths only.")
+
 
 @dg.asset(
     key=PUBLISHED_OUTBOX,
-    deps=[STAGED_TIER_LIST, STAGED_LAPSED],
+    deps=[STAGED_TIER_LIST, STAGED_LAPSED, STAGED_UPGRADE_NUDGES],
     partitions_def=business_days,
     backfill_policy=ONE_DAY_PER_RUN,
     group_name="publish",
     kinds={"csv", "json"},
-    description="`outbox/YYYY-MM-DD/` with `tier_list`, `lapsed_customers` (CSV + Parquet) and "
+    description="`outbox/YYYY-MM-DD/` with `tier_list`, `lapsed_customers`, `upgrade_nudges` "
+                "(CSV + Parquet) and "
                 "`manifest.json`, moved into place atomically after every blocking gate passed.",
 )
 def outbox(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -101,7 +111,8 @@ def outbox(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> d
     folder = staging_dir(settings.outbox_dir, as_of)
     with warehouse.connect(read_only=True) as con:
         build = latest_build(con)  # `loyalty run` compares it to tell a rerun with nothing new
-        left_out = dict(con.execute(LEFT_OUT_SQL).fetchall())
+        left_out = {"lapsed_at_risk_left_out": left_out_by_reason(con, "lapsed_customers"),
+                    "upgrade_nudges_left_out": left_out_by_reason(con, "upgrade_nudges")}
         # the warning check's count: trailing-year figures miss these store-days' sales
         without_lines = store_days_without_lines(con, as_of)
         files = {}
@@ -114,7 +125,7 @@ def outbox(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> d
         folder, as_of, files, checks_passed=passed_in_this_run(context),
         program_sha256=program_sha256(load_program(settings.program_path)),
         extra={"build": build, "gates_sha256": gates_sha256(),
-               "lapsed_at_risk_left_out": {"by_reason": left_out, "total": sum(left_out.values())},
+               **left_out,
                "store_days_without_lines": {"count": without_lines.failing_count,
                                             **without_lines.details["window"]}})
     target = publish(folder, settings.outbox_dir, as_of)
@@ -126,7 +137,8 @@ def outbox(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> d
         "checks_passed": len(manifest["checks_passed"]),
         "tier_list_rows": files["tier_list.csv"],
         "lapsed_customers_rows": files["lapsed_customers.csv"],
-        "lapsed_at_risk_left_out": dg.MetadataValue.json(manifest["lapsed_at_risk_left_out"]),
+        "upgrade_nudges_rows": files["upgrade_nudges.csv"],
+        **{key: dg.MetadataValue.json(manifest[key]) for key in left_out},
         "store_days_without_lines": without_lines.failing_count,
         "manifest": dg.MetadataValue.json(json.loads((target / "manifest.json").read_text())),
     })
@@ -175,5 +187,6 @@ def serving_copy(context: dg.AssetExecutionContext, warehouse: WarehouseResource
 def publish_definitions() -> dg.Definitions:
     from orchestration.defs.publish.checks import staged_checks
 
-    return dg.Definitions(assets=[tier_list_staged, lapsed_customers_staged, outbox, serving_copy],
+    return dg.Definitions(assets=[tier_list_staged, lapsed_customers_staged, upgrade_nudges_staged, outbox,
+                                  serving_copy],
                           asset_checks=staged_checks)

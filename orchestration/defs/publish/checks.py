@@ -8,13 +8,17 @@ from orchestration.outbox import staging_dir
 from orchestration.defs.resources import WarehouseResource
 from orchestration.settings import load_program
 from orchestration.defs.gates_common import check_result
-from quality.gates import lapsed_extract_rules, tier_list_members_once, tier_list_segments_match_pyramid
+from quality.gates import (
+    lapsed_extract_rules, tier_list_members_once, tier_list_segments_match_pyramid, upgrade_nudges_rules,
+)
 from quality.suites import (
-    read_staged_lapsed, read_staged_tier_list, validate_lapsed_extract, validate_tier_list,
+    read_staged_lapsed, read_staged_tier_list, read_staged_upgrade_nudges, validate_lapsed_extract,
+    validate_tier_list, validate_upgrade_nudges,
 )
 
 STAGED_TIER_LIST = dg.AssetKey(["publish", "tier_list_staged"])
 STAGED_LAPSED = dg.AssetKey(["publish", "lapsed_customers_staged"])
+STAGED_UPGRADE_NUDGES = dg.AssetKey(["publish", "upgrade_nudges_staged"])
 
 
 
@@ -95,5 +99,29 @@ def lapsed_extract_expectations_check(context: dg.AssetCheckExecutionContext,
                                                  program["lapsed"]["valid_mobile_pattern"]))
 
 
+@dg.asset_check(asset=STAGED_UPGRADE_NUDGES, blocking=True, partitions_def=business_days,
+                description="Only consented, non-cancelled members with valid mobiles and a known adult "
+                            "age, once each; every row a candidate of marts.upgrade_nudges with its gaps.")
+def upgrade_nudges_rules_check(context: dg.AssetCheckExecutionContext,
+                               warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    program = load_program(warehouse.settings().program_path)
+    with warehouse.connect(read_only=True) as con:
+        gate = upgrade_nudges_rules(con, _staged_csv(warehouse, context.partition_key, "upgrade_nudges"),
+                                    mobile_pattern=program["lapsed"]["valid_mobile_pattern"])
+    return check_result(gate)
+
+
+@dg.asset_check(asset=STAGED_UPGRADE_NUDGES, blocking=True, partitions_def=business_days,
+                description="great-expectations suite on the staged upgrade-nudge extract.")
+def upgrade_nudges_expectations_check(context: dg.AssetCheckExecutionContext,
+                                      warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    program = load_program(warehouse.settings().program_path)
+    tiers = [tier["name"] for tier in program["tiers"]["scheme"]]
+    frame = read_staged_upgrade_nudges(_staged_csv(warehouse, context.partition_key, "upgrade_nudges"))
+    return _suite_result(validate_upgrade_nudges(frame, context.partition_key, tiers,
+                                                 program["lapsed"]["valid_mobile_pattern"]))
+
+
 staged_checks = [tier_list_segments_match_pyramid_check, tier_list_members_once_check, tier_list_expectations_check,
-                 lapsed_extract_rules_check, lapsed_extract_expectations_check]
+                 lapsed_extract_rules_check, lapsed_extract_expectations_check,
+                 upgrade_nudges_rules_check, upgrade_nudges_expectations_check]
