@@ -31,14 +31,14 @@ class PublishedRun:
 _RUNS: dict[Path, PublishedRun] = {}
 
 
-def published_run(tmp_path_factory, landing: Path) -> PublishedRun:
-    base = tmp_path_factory.getbasetemp() / "published_run"
+def published_run(tmp_path_factory, landing: Path, as_of: str = AS_OF, name: str = "published_run") -> PublishedRun:
+    base = tmp_path_factory.getbasetemp() / name
     if base not in _RUNS:
-        run = PublishedRun(base / "data", base / "dagster_home", landing, AS_OF)
+        run = PublishedRun(base / "data", base / "dagster_home", landing, as_of)
         env = {**os.environ, **run.env, "DAGSTER_TELEMETRY_ENABLED": "false"}
         env.pop("LOYALTY_PROGRAM", None)
         env.pop("LOYALTY_SERVING_STORAGE_VERSION", None)
-        done = subprocess.run([str(Path(sys.executable).with_name("loyalty")), "run", "--as-of", AS_OF],
+        done = subprocess.run([str(Path(sys.executable).with_name("loyalty")), "run", "--as-of", as_of],
                               cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900)
         assert done.returncode == 0, done.stderr[-3000:]
         _RUNS[base] = run

@@ -1,6 +1,7 @@
-"""The CRM-insight marts on a published day of the generated chain: each README query runs on
-the serving copy and returns rows, and the marts agree with the member-level marts they
-summarise (figures a BI user would cross-check)."""
+"""The CRM-insight marts on a published day of a generated chain with 15 months of history (a
+year-ago comparison needs one): each README query runs on the serving copy and returns rows,
+and the marts agree with the member-level marts they summarise (figures a BI user would
+cross-check)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,22 @@ from datetime import date, timedelta
 import duckdb
 import pytest
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, SMALL_CHAIN
 from published_run import published_run
+
+# The small chain's members and stores over 460 days: D is 2026-04-05, so the year-ago windows
+# and month-ends of the value-decline list and the segment history hold data.
+LONG_CHAIN = {**SMALL_CHAIN, "days": 460}
+LONG_CHAIN_AS_OF = (SMALL_CHAIN["start"] + timedelta(days=LONG_CHAIN["days"] - 1)).isoformat()
 
 
 @pytest.fixture(scope="module")
-def published(tmp_path_factory, small_landing):
-    return published_run(tmp_path_factory, small_landing)
+def published(tmp_path_factory):
+    from sample_chain import generate_landing
+
+    landing = tmp_path_factory.mktemp("long_landing")
+    generate_landing(landing, **LONG_CHAIN)
+    return published_run(tmp_path_factory, landing, as_of=LONG_CHAIN_AS_OF, name="long_chain_run")
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +45,10 @@ def readme_queries() -> dict[str, str]:
 
 
 def test_every_new_mart_has_a_readme_query():
-    assert {"points_liability", "points_monthly_flows", "new_member_conversion"} <= set(readme_queries())
+    served_marts = {"points_liability", "points_monthly_flows", "new_member_conversion", "member_segment_history",
+                    "segment_migrations", "value_decline_warnings", "segment_summary", "segment_summary_history",
+                    "store_member_sales_share", "upgrade_nudges"}
+    assert served_marts == set(readme_queries())
 
 
 @pytest.mark.parametrize("mart", sorted(readme_queries()))
@@ -78,3 +91,34 @@ def test_conversion_counts_every_member_once_per_window_and_closes_windows(serve
         assert (converted is not None) == closed
         assert converted is None or 0 <= converted <= new_members
     assert any(converted for *_, converted in rows)
+
+
+def test_migrations_account_for_every_member_of_both_month_ends(served):
+    rows = served.execute("""
+        WITH moved AS (
+            SELECT month_end,
+                   sum(members) FILTER (WHERE to_segment <> '(none)') AS into_month,
+                   sum(members) FILTER (WHERE from_segment <> '(none)') AS out_of_previous
+            FROM segment_migrations GROUP BY month_end),
+        drawn AS (SELECT month_end, count(*) AS members FROM member_segment_history GROUP BY month_end)
+        SELECT moved.month_end, moved.into_month, now.members, moved.out_of_previous, previous.members
+        FROM moved
+        JOIN drawn now ON now.month_end = moved.month_end
+        JOIN drawn previous ON previous.month_end = last_day(moved.month_end - INTERVAL 1 MONTH)
+    """).fetchall()
+    assert len(rows) >= 12
+    assert all(into == now and out == previous for _, into, now, out, previous in rows)
+
+
+def test_value_decline_lists_last_years_big_customers_whose_spend_halved(served, published):
+    rows = served.execute("""
+        SELECT w.member_id, w.segment_a_year_ago, h.segment, w.recent_spend, w.earlier_spend, w.reference_month_end
+        FROM value_decline_warnings w
+        LEFT JOIN member_segment_history h
+            ON h.member_id = w.member_id AND h.month_end = w.reference_month_end""").fetchall()
+    assert rows
+    for _, then, history, recent, earlier, reference in rows:
+        assert then == history and then in ("vip", "key")
+        assert recent < earlier / 2 and earlier > 0
+        assert reference == date(2025, 3, 31)  # a year before 2026-03-31, the last month-end before D
+    assert LONG_CHAIN_AS_OF == "2026-04-05" == published.as_of
