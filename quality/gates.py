@@ -281,74 +281,70 @@ def _days_before(day: str, days: int) -> str:
     return (date.fromisoformat(day) - timedelta(days=int(days))).isoformat()
 
 
-# -- the lapsed-customer extract ------------------------------------------------------
+# -- the outreach extracts (lapsed customers, upgrade nudges) ------------------------
+
+def _outreach_extract_rules(con: duckdb.DuckDBPyConnection, staged_csv: str, mobile_pattern: str,
+                            mart: str, not_listed: str, mart_problems: str,
+                            params: tuple = ()) -> GateResult:
+    """The judgement every outreach extract shares: each row a consented, non-cancelled member with
+    a valid mobile, once, listed in its mart (`not_listed` otherwise); then `mart_problems`, more
+    CASE branches comparing the staged row `s` with its mart's row `t` (the mart's rules are its
+    dbt tests; the gate holds the file to the mart)."""
+    escaped = staged_csv.replace("'", "''")
+    rows = _rows(con, f"""
+        WITH staged AS (
+            SELECT *, count(*) OVER (PARTITION BY member_id) AS times
+            FROM read_csv('{escaped}', all_varchar = true, header = true)
+        ),
+        judged AS (
+            SELECT s.member_id,
+                   CASE WHEN s.times > 1 THEN 'listed more than once'
+                        WHEN m.member_id IS NULL THEN 'not a member'
+                        WHEN m.status = 'cancelled' THEN 'cancelled member'
+                        WHEN NOT m.marketing_consent THEN 'no marketing consent'
+                        WHEN NOT regexp_full_match(coalesce(s.mobile, ''), ?) THEN 'invalid mobile'
+                        WHEN t.member_id IS NULL THEN '{not_listed}'
+                        {mart_problems}
+                        ELSE NULL END AS problem
+            FROM staged s
+            LEFT JOIN marts.dim_members m USING (member_id)
+            LEFT JOIN marts.{mart} t USING (member_id)
+        )
+        SELECT member_id, problem FROM judged WHERE problem IS NOT NULL ORDER BY member_id
+    """, [mobile_pattern, *params])
+    return GateResult(passed=not rows, failing_count=len(rows), sample=_sample(rows))
+
 
 def lapsed_extract_rules(con: duckdb.DuckDBPyConnection, staged_csv: str,
                          lapsed_days: int, mobile_pattern: str) -> GateResult:
-    """Only consented, non-cancelled members with valid mobiles who are not minors, once
-    each, each row's status and days since the last purchase those of marts.lapsed_customers,
-    and every `lapsed` row past the threshold. The marts' own rules are their dbt tests.
+    """The lapsed extract: the shared outreach judgement, each row's status and days since the
+    last purchase those of marts.lapsed_customers, and every `lapsed` row past the threshold.
 
     "Minor" is marts.lapsed_customers.is_minor: the age rule lives in one place (dbt macro
     is_under_age, unit-tested on 29 February), so this gate cannot drift from it."""
-    escaped = staged_csv.replace("'", "''")
-    rows = _rows(con, f"""
-        WITH staged AS (
-            SELECT *, count(*) OVER (PARTITION BY member_id) AS times
-            FROM read_csv('{escaped}', all_varchar = true, header = true)
-        ),
-        judged AS (
-            SELECT s.member_id,
-                   CASE WHEN s.times > 1 THEN 'listed more than once'
-                        WHEN m.member_id IS NULL THEN 'not a member'
-                        WHEN m.status = 'cancelled' THEN 'cancelled member'
-                        WHEN NOT m.marketing_consent THEN 'no marketing consent'
-                        WHEN NOT regexp_full_match(coalesce(s.mobile, ''), ?) THEN 'invalid mobile'
-                        WHEN lc.member_id IS NULL THEN 'not lapsed or at risk in marts.lapsed_customers'
-                        WHEN lc.is_minor THEN 'minor'
-                        WHEN s.status IS DISTINCT FROM lc.status THEN 'status differs from marts.lapsed_customers'
-                        WHEN CAST(s.days_since_last_purchase AS INTEGER) IS DISTINCT FROM lc.days_since_last_purchase
+    return _outreach_extract_rules(
+        con, staged_csv, mobile_pattern, "lapsed_customers",
+        not_listed="not lapsed or at risk in marts.lapsed_customers",
+        mart_problems="""
+                        WHEN t.is_minor THEN 'minor'
+                        WHEN s.status IS DISTINCT FROM t.status THEN 'status differs from marts.lapsed_customers'
+                        WHEN CAST(s.days_since_last_purchase AS INTEGER) IS DISTINCT FROM t.days_since_last_purchase
                              THEN 'days since last purchase differ from marts.lapsed_customers'
-                        WHEN s.status = 'lapsed' AND lc.days_since_last_purchase <= ?
-                             THEN 'lapsed but not past the threshold'
-                        ELSE NULL END AS problem
-            FROM staged s
-            LEFT JOIN marts.dim_members m USING (member_id)
-            LEFT JOIN marts.lapsed_customers lc USING (member_id)
-        )
-        SELECT member_id, problem FROM judged WHERE problem IS NOT NULL ORDER BY member_id
-    """, [mobile_pattern, lapsed_days])
-    return GateResult(passed=not rows, failing_count=len(rows), sample=_sample(rows))
+                        WHEN s.status = 'lapsed' AND t.days_since_last_purchase <= ?
+                             THEN 'lapsed but not past the threshold'""",
+        params=(lapsed_days,))
 
 
 def upgrade_nudges_rules(con: duckdb.DuckDBPyConnection, staged_csv: str, mobile_pattern: str) -> GateResult:
-    """Only consented, non-cancelled members with valid mobiles who are not minors (the mart's
-    is_minor: an unknown birth date counts as one), once each, every row a candidate of
-    marts.upgrade_nudges with the mart's gaps. The nudge rules themselves are dbt unit tests."""
-    escaped = staged_csv.replace("'", "''")
-    rows = _rows(con, f"""
-        WITH staged AS (
-            SELECT *, count(*) OVER (PARTITION BY member_id) AS times
-            FROM read_csv('{escaped}', all_varchar = true, header = true)
-        ),
-        judged AS (
-            SELECT s.member_id,
-                   CASE WHEN s.times > 1 THEN 'listed more than once'
-                        WHEN m.member_id IS NULL THEN 'not a member'
-                        WHEN m.status = 'cancelled' THEN 'cancelled member'
-                        WHEN NOT m.marketing_consent THEN 'no marketing consent'
-                        WHEN NOT regexp_full_match(coalesce(s.mobile, ''), ?) THEN 'invalid mobile'
-                        WHEN n.member_id IS NULL THEN 'not a candidate in marts.upgrade_nudges'
-                        WHEN n.is_minor THEN 'minor or unknown age'
-                        WHEN CAST(s.spend_gap AS DECIMAL(18, 2)) IS DISTINCT FROM n.spend_gap
-                             OR CAST(s.transactions_gap AS BIGINT) IS DISTINCT FROM n.transactions_gap
-                             OR CAST(s.segment_gap AS DECIMAL(18, 2)) IS DISTINCT FROM n.segment_gap
-                             THEN 'gaps differ from marts.upgrade_nudges'
-                        ELSE NULL END AS problem
-            FROM staged s
-            LEFT JOIN marts.dim_members m USING (member_id)
-            LEFT JOIN marts.upgrade_nudges n USING (member_id)
-        )
-        SELECT member_id, problem FROM judged WHERE problem IS NOT NULL ORDER BY member_id
-    """, [mobile_pattern])
-    return GateResult(passed=not rows, failing_count=len(rows), sample=_sample(rows))
+    """The upgrade-nudge extract: the shared outreach judgement, no minor (the mart's is_minor: an
+    unknown birth date counts as one), and each row's gaps those of marts.upgrade_nudges. The
+    nudge rules themselves are the mart's unit test."""
+    return _outreach_extract_rules(
+        con, staged_csv, mobile_pattern, "upgrade_nudges",
+        not_listed="not a candidate in marts.upgrade_nudges",
+        mart_problems="""
+                        WHEN t.is_minor THEN 'minor or unknown age'
+                        WHEN CAST(s.spend_gap AS DECIMAL(18, 2)) IS DISTINCT FROM t.spend_gap
+                             OR CAST(s.transactions_gap AS BIGINT) IS DISTINCT FROM t.transactions_gap
+                             OR CAST(s.segment_gap AS DECIMAL(18, 2)) IS DISTINCT FROM t.segment_gap
+                             THEN 'gaps differ from marts.upgrade_nudges'""")

@@ -35,3 +35,28 @@ left join excluded
 group by reasons.reason, reasons.reason_order
 order by reasons.reason_order
 {%- endmacro %}
+
+
+{#
+  The outreach flags of a member row (alias `members`: marketing_consent, mobile, birth_date):
+  marketing_consent, has_valid_mobile (lapsed.valid_mobile_pattern, whole value) and is_minor
+  (under privacy.minor_age on D by macro is_under_age). An unknown birth date is a minor when
+  `unknown_age_is_minor` (the upgrade nudges, loyalty-rules section 9), not otherwise (the lapsed
+  list). One place for both outreach marts.
+#}
+{% macro outreach_flags(members, unknown_age_is_minor) -%}
+    coalesce({{ members }}.marketing_consent, false) as marketing_consent,
+    coalesce({{ regex_full_match(members ~ '.mobile', program('lapsed.valid_mobile_pattern')) }}, false) as has_valid_mobile,
+    coalesce(
+        {{ is_under_age(members ~ '.birth_date', program_number('privacy.minor_age', min=0), as_of_date()) }},
+        {{ 'true' if unknown_age_is_minor else 'false' }}
+    ) as is_minor
+{%- endmacro %}
+
+
+{# Whether an outreach mart's row (alias `row`, with the flags of outreach_flags) may be contacted. #}
+{% macro may_be_contacted(row) -%}
+    {{ row }}.marketing_consent
+    and {{ row }}.has_valid_mobile
+    and not {{ row }}.is_minor
+{%- endmacro %}

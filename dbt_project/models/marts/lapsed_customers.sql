@@ -82,12 +82,7 @@ select
     end as winback_priority,
     pyramid.segment,
     favourite.favourite_category,
-    coalesce(members.marketing_consent, false) as marketing_consent,
-    coalesce({{ regex_full_match('members.mobile', program('lapsed.valid_mobile_pattern')) }}, false) as has_valid_mobile,
-    coalesce(
-        {{ is_under_age('members.birth_date', program_number('privacy.minor_age', min=0), as_of_date()) }},
-        false
-    ) as is_minor,
+    {{ outreach_flags('members', unknown_age_is_minor=false) }},
     {{ as_of_date() }} as as_of
 from classified
 inner join members

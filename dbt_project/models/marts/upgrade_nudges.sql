@@ -101,12 +101,7 @@ select
     case when gaps.segment_gap is not null then gaps.next_segment end as next_segment,
     cast(gaps.segment_gap as decimal(18, 2)) as segment_gap,
     gaps.is_segment_nudge,
-    coalesce(members.marketing_consent, false) as marketing_consent,
-    coalesce({{ regex_full_match('members.mobile', program('lapsed.valid_mobile_pattern')) }}, false) as has_valid_mobile,
-    coalesce(
-        {{ is_under_age('members.birth_date', program_number('privacy.minor_age', min=0), as_of_date()) }},
-        true
-    ) as is_minor,
+    {{ outreach_flags('members', unknown_age_is_minor=true) }},
     {{ as_of_date() }} as as_of
 from gaps
 inner join members

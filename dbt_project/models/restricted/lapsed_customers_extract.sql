@@ -16,6 +16,4 @@ select
 from {{ ref('lapsed_customers') }} as lapsed
 inner join {{ ref('member_pii') }} as pii
     on pii.member_id = lapsed.member_id
-where lapsed.marketing_consent
-    and lapsed.has_valid_mobile
-    and not lapsed.is_minor
+where {{ may_be_contacted('lapsed') }}

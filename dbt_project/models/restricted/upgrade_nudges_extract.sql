@@ -18,6 +18,4 @@ select
 from {{ ref('upgrade_nudges') }} as nudges
 inner join {{ ref('member_pii') }} as pii
     on pii.member_id = nudges.member_id
-where nudges.marketing_consent
-    and nudges.has_valid_mobile
-    and not nudges.is_minor
+where {{ may_be_contacted('nudges') }}
