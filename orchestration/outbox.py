@@ -27,11 +27,16 @@ ORDER BY member_id
 """
 
 
+# Each win-back priority (must_win_back first), the members most likely still alive first: the
+# ones a call can still bring back; unscored members (null p_alive) last in their priority.
 LAPSED_SQL = """
-SELECT member_id, card_no, name, mobile, status, days_since_last_purchase, last_purchase_date,
-       winback_priority, segment, favourite_category, as_of
-FROM restricted.lapsed_customers_extract
-ORDER BY member_id
+SELECT extract.member_id, extract.card_no, extract.name, extract.mobile, extract.status,
+       extract.days_since_last_purchase, extract.last_purchase_date, extract.winback_priority,
+       clv.p_alive, extract.segment, extract.favourite_category, extract.as_of
+FROM restricted.lapsed_customers_extract AS extract
+LEFT JOIN marts.member_clv AS clv USING (member_id)
+ORDER BY CASE extract.winback_priority WHEN 'must_win_back' THEN 1 WHEN 'win_back' THEN 2 ELSE 3 END,
+         clv.p_alive DESC NULLS LAST, extract.member_id
 """
 
 UPGRADE_NUDGES_SQL = """

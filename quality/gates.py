@@ -318,7 +318,8 @@ def _outreach_extract_rules(con: duckdb.DuckDBPyConnection, staged_csv: str, mob
 def lapsed_extract_rules(con: duckdb.DuckDBPyConnection, staged_csv: str,
                          lapsed_days: int, mobile_pattern: str) -> GateResult:
     """The lapsed extract: the shared outreach judgement, each row's status and days since the
-    last purchase those of marts.lapsed_customers, and every `lapsed` row past the threshold.
+    last purchase those of marts.lapsed_customers, every `lapsed` row past the threshold, and
+    each p_alive that of marts.member_clv.
 
     "Minor" is marts.lapsed_customers.is_minor: the age rule lives in one place (dbt macro
     is_under_age, unit-tested on 29 February), so this gate cannot drift from it."""
@@ -331,7 +332,10 @@ def lapsed_extract_rules(con: duckdb.DuckDBPyConnection, staged_csv: str,
                         WHEN CAST(s.days_since_last_purchase AS INTEGER) IS DISTINCT FROM t.days_since_last_purchase
                              THEN 'days since last purchase differ from marts.lapsed_customers'
                         WHEN s.status = 'lapsed' AND t.days_since_last_purchase <= ?
-                             THEN 'lapsed but not past the threshold'""",
+                             THEN 'lapsed but not past the threshold'
+                        WHEN CAST(nullif(s.p_alive, '') AS DECIMAL(6, 4)) IS DISTINCT FROM
+                             (SELECT c.p_alive FROM marts.member_clv c WHERE c.member_id = s.member_id)
+                             THEN 'p_alive differs from marts.member_clv'""",
         params=(lapsed_days,))
 
 

@@ -138,7 +138,7 @@ def validate_tier_list(frame: pd.DataFrame, as_of: str, tier_names: list[str]) -
 
 LAPSED_COLUMNS = [
     "member_id", "card_no", "name", "mobile", "status", "days_since_last_purchase",
-    "last_purchase_date", "winback_priority", "segment", "favourite_category", "as_of",
+    "last_purchase_date", "winback_priority", "p_alive", "segment", "favourite_category", "as_of",
 ]
 
 
@@ -147,7 +147,8 @@ def read_staged_lapsed(path: str) -> pd.DataFrame:
 
     escaped = path.replace("'", "''")
     return duckdb.sql(f"""
-        SELECT * REPLACE (CAST(days_since_last_purchase AS BIGINT) AS days_since_last_purchase)
+        SELECT * REPLACE (CAST(days_since_last_purchase AS BIGINT) AS days_since_last_purchase,
+                          CAST(p_alive AS DOUBLE) AS p_alive)
         FROM read_csv('{escaped}', all_varchar = true, header = true)
     """).df()
 
@@ -164,6 +165,8 @@ def validate_lapsed_extract(frame: pd.DataFrame, as_of: str, mobile_pattern: str
                                         value_set=["must_win_back", "win_back", "opportunistic"]),
         gxe.ExpectColumnValuesToBeInSet(column="segment", value_set=SEGMENTS),
         gxe.ExpectColumnValuesToBeBetween(column="days_since_last_purchase", min_value=0),
+        # null where the models could not score the member (or the fit did not converge)
+        gxe.ExpectColumnValuesToBeBetween(column="p_alive", min_value=0, max_value=1),
         gxe.ExpectColumnValuesToBeInSet(column="as_of", value_set=[as_of]),
     ])
 

@@ -47,7 +47,7 @@ def readme_queries() -> dict[str, str]:
 def test_every_new_mart_has_a_readme_query():
     served_marts = {"points_liability", "points_monthly_flows", "new_member_conversion", "member_segment_history",
                     "segment_migrations", "value_decline_warnings", "segment_summary", "segment_summary_history",
-                    "store_member_sales_share", "upgrade_nudges"}
+                    "store_member_sales_share", "upgrade_nudges", "member_clv"}
     assert served_marts == set(readme_queries())
 
 
@@ -122,3 +122,51 @@ def test_value_decline_lists_last_years_big_customers_whose_spend_halved(served,
         assert recent < earlier / 2 and earlier > 0
         assert reference == date(2025, 3, 31)  # a year before 2026-03-31, the last month-end before D
     assert LONG_CHAIN_AS_OF == "2026-04-05" == published.as_of
+
+
+def test_member_clv_scores_the_summarised_members_and_only_what_the_models_can(served, published):
+    rows = served.execute("""
+        SELECT s.member_id, s.frequency, s.average_spend, c.p_alive, c.expected_purchase_days, c.clv
+        FROM member_rfm_summary s FULL JOIN member_clv c USING (member_id)""").fetchall()
+    assert len(rows) > 300
+    for member_id, frequency, average_spend, p_alive, expected, clv in rows:
+        assert frequency is not None and p_alive is not None, member_id  # one row per summarised member
+        assert 0 <= p_alive <= 1 and expected >= 0
+        assert (clv is not None) == (frequency > 0 and average_spend > 0), member_id
+    # a member seen recently and often is more likely alive than one long gone
+    [(recent, gone)] = served.execute("""
+        SELECT avg(p_alive) FILTER (WHERE l.member_id IS NULL AND s.frequency >= 3),
+               avg(p_alive) FILTER (WHERE l.status = 'lapsed' AND s.frequency >= 3)
+        FROM member_clv c JOIN member_rfm_summary s USING (member_id)
+        LEFT JOIN lapsed_customers l USING (member_id)""").fetchall()
+    assert recent > gone
+
+
+def test_the_fit_reports_convergence_in_the_assets_metadata(published):
+    import dagster as dg
+
+    key = dg.AssetKey(["marts", "member_clv"])
+    with dg.DagsterInstance.from_config(str(published.dagster_home)) as instance:
+        metadata = instance.get_latest_materialization_event(key).asset_materialization.metadata
+        [check] = instance.event_log_storage.get_asset_check_execution_history(
+            dg.AssetCheckKey(key, "clv_fit_converged"), limit=1)
+    fits = metadata["fits"].value
+    assert metadata["converged"].value is True and set(fits) == {"BG/NBD", "Gamma-Gamma"}
+    assert all(fit["converged"] and fit["members_fitted"] > 100 for fit in fits.values())
+    assert check.evaluation.passed and check.evaluation.severity == dg.AssetCheckSeverity.WARN
+
+
+def test_the_win_back_list_carries_p_alive_and_puts_the_likely_alive_first(published):
+    import csv
+
+    extract = published.data_dir / "outbox" / published.as_of / "lapsed_customers.csv"
+    with extract.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))  # in the file's order
+    with duckdb.connect(str(published.data_dir / "warehouse.duckdb"), read_only=True) as con:
+        stored = dict(con.execute("SELECT member_id, p_alive FROM marts.member_clv").fetchall())
+    assert len(rows) > 10
+    assert all(Decimal(row["p_alive"]) == stored[row["member_id"]] for row in rows)
+    order = {"must_win_back": 1, "win_back": 2, "opportunistic": 3}
+    keys = [(order[row["winback_priority"]], -Decimal(row["p_alive"])) for row in rows]
+    assert keys == sorted(keys)
+    assert len({row["winback_priority"] for row in rows}) >= 2

@@ -377,3 +377,22 @@ def test_an_earlier_file_re_delivered_broken_drops_its_lines_from_the_marts_and_
         fact_lines = con.execute("SELECT count(*) FROM marts.fct_sales_lines WHERE business_day = '2025-04-02' "
                                  "AND store_id = 'S002'").fetchone()[0]
     assert fact_lines == 0
+
+
+def test_a_p_alive_in_the_staged_extract_that_is_not_the_marts_blocks(built_day, tmp_path):
+    """The extract's p_alive comes from marts.member_clv at staging; a file whose p_alive
+    differs (an edited file, a staging query joining the wrong table) is held back."""
+    from orchestration.outbox import LAPSED_SQL, stage_extract
+    from quality.gates import lapsed_extract_rules
+
+    with duckdb.connect(str(built_day / "warehouse.duckdb"), read_only=True) as con:
+        staged, rows = stage_extract(con, LAPSED_SQL, tmp_path, DAY, "lapsed_customers")
+        assert rows > 0 and lapsed_extract_rules(con, str(staged), 90, "1[0-9]{10}").passed
+        lines = staged.read_text(encoding="utf-8").splitlines()
+        header = lines[0].split(",")
+        first = lines[1].split(",")
+        first[header.index("p_alive")] = "0.0001"
+        staged.write_text("\n".join([lines[0], ",".join(first), *lines[2:]]) + "\n", encoding="utf-8")
+        gate = lapsed_extract_rules(con, str(staged), 90, "1[0-9]{10}")
+    assert not gate.passed and gate.failing_count == 1
+    assert gate.sample[0]["problem"] == "p_alive differs from marts.member_clv"

@@ -114,6 +114,12 @@
         'nudge': {
             'gap_share': 'share',
         },
+        'clv': {
+            'prediction_days': 'int>=1',
+            'horizon_months': 'int>=1',
+            'monthly_discount': 'share',
+            'fit_sample_members': 'int>=1',
+        },
     }) }}
 {%- endmacro %}
 

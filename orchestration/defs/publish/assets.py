@@ -9,6 +9,7 @@ from ingestion.fingerprint import file_sha256
 from orchestration.defs.partitions import ONE_DAY_PER_RUN, WAREHOUSE_POOL, business_days
 from orchestration.already_published import gates_sha256
 from orchestration.build_log import latest_build
+from orchestration.defs.insights.assets import MEMBER_CLV
 from orchestration.defs.publish.checks import STAGED_LAPSED, STAGED_TIER_LIST, STAGED_UPGRADE_NUDGES
 from orchestration.outbox import (
     LAPSED_SQL, TIER_LIST_SQL, UPGRADE_NUDGES_SQL, left_out_by_reason, publish, stage_extract,
@@ -79,9 +80,9 @@ tier_list_staged = build_staged_extract(
 lapsed_customers_staged = build_staged_extract(
     STAGED_LAPSED, "lapsed_customers", LAPSED_SQL,
     [dg.AssetKey(["restricted", "lapsed_customers_extract"]),
-     dg.AssetKey(["restricted", "lapsed_customers_excluded"])],
+     dg.AssetKey(["restricted", "lapsed_customers_excluded"]), MEMBER_CLV],
     "`lapsed_customers.csv` (+ `.parquet`): the outreach extract (consented lapsed and at-risk "
-    "members with a valid mobile), staged in `outbox/.staging/YYYY-MM-DD/` for audit. Holds PII: "
+    "members with a valid mobile, each win-back priority ordered by p_alive), staged in `outbox/.staging/YYYY-MM-DD/` for audit. Holds PII: "
     "owner-only; its metadata has counts and paths only.")
 
 upgrade_nudges_staged = build_staged_extract(
