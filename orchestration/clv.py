@@ -1,7 +1,7 @@
 """p(alive), expected purchase days and CLV: the buy-till-you-die models fitted with pymc-marketing.
 
 BG/NBD on each member's purchase days (frequency, recency, age in days) and Gamma-Gamma on the
-average net spend of the repeat purchase days, fitted by maximum a posteriori on a sample and
+average net spend per purchase day (dbt mart member_rfm_summary), fitted by maximum a posteriori on a sample and
 used to predict for every member. No Dagster here: the insights asset calls `fit_and_predict`,
 the holdout test calls it on simulated members with known purchase rates.
 """
@@ -20,7 +20,6 @@ import pandas as pd
 
 # The summary columns the dbt mart member_rfm_summary provides.
 SUMMARY_COLUMNS = ["member_id", "frequency", "recency_days", "age_days", "average_spend"]
-PREDICTION_COLUMNS = ["member_id", "p_alive", "expected_purchase_days", "clv"]
 
 
 @dataclass
@@ -34,15 +33,20 @@ class ModelFit:
     parameters: dict[str, float] = field(default_factory=dict)
 
 
+def all_converged(fits: list[ModelFit]) -> bool:
+    """The verdict of a run: at least one fit, and every fit converged."""
+    return bool(fits) and all(fit.converged for fit in fits)
+
+
 @dataclass
 class ClvResult:
-    predictions: pd.DataFrame  # PREDICTION_COLUMNS, one row per member of the summary
+    predictions: pd.DataFrame  # member_id, p_alive, expected_purchase_days, clv: one row per member
     fits: list[ModelFit]
     seconds: float
 
     @property
     def converged(self) -> bool:
-        return bool(self.fits) and all(fit.converged for fit in self.fits)
+        return all_converged(self.fits)
 
     def warnings(self) -> list[str]:
         return [f"{fit.name} did not converge: {fit.message}" for fit in self.fits if not fit.converged]

@@ -70,7 +70,7 @@ def clv_settings(program: dict) -> dict:
 
 
 def _result(fits: list[clv.ModelFit], seconds: float, refitted: bool, extra: dict | None = None) -> dg.MaterializeResult:
-    converged = bool(fits) and all(fit.converged for fit in fits)
+    converged = clv.all_converged(fits)  # the fits of this run or of the recorded one
     fit_metadata = {fit.name: {"converged": fit.converged, "members_fitted": fit.members,
                                "message": fit.message,
                                "parameters": {name: round(value, 6) for name, value in fit.parameters.items()}}
