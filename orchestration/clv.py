@@ -66,7 +66,8 @@ def fit_and_predict(summary: pd.DataFrame, *, sample_members: int, prediction_da
     if missing:
         raise ValueError(f"the RFM summary lacks columns {missing}")
     members = pd.DataFrame({
-        "customer_id": summary["member_id"].to_numpy(),
+        # positions, not member ids: the library aligns every prediction on them (strings cost seconds)
+        "customer_id": np.arange(len(summary)),
         "frequency": summary["frequency"].astype("float64").to_numpy(),
         "recency": summary["recency_days"].astype("float64").to_numpy(),
         "T": summary["age_days"].astype("float64").to_numpy(),
