@@ -18,8 +18,6 @@
 -- first run of a month) and re-evaluates those from the earliest sales day whose member spend
 -- may have changed (macro first_month_end_to_evaluate: a corrected day, a moved attribution).
 -- trailing_purchase_months feeds the month-end pyramid (member_segment_history).
--- previous_month_end and previous_tier_rank (the member's evaluation before) make the tier
--- movements and history a filter over this table instead of a window over every evaluation.
 with month_ends as (
 
     select month_ends.month_end
@@ -67,51 +65,16 @@ ranked as (
     select *, {{ tier_rank_case('measured') }} as tier_rank
     from measured
 
-),
-
--- the member's evaluation before each one (the month-end before; consecutive from joining): in an
--- incremental run the first month-end evaluated again takes it from the evaluations kept
-sequence as (
-
-    select member_id, month_end, tier_rank, true as is_evaluated
-    from ranked
-    {%- if is_incremental() %}
-
-    union all
-
-    select member_id, month_end, tier_rank, false
-    from {{ this }}
-    where month_end = {{ month_end_before(first_month_end_to_evaluate()) }}
-    {%- endif %}
-
-),
-
-with_previous as (
-
-    select
-        member_id,
-        month_end,
-        is_evaluated,
-        lag(month_end) over (partition by member_id order by month_end) as previous_month_end,
-        lag(tier_rank) over (partition by member_id order by month_end) as previous_tier_rank
-    from sequence
-
 )
 
 select
-    ranked.member_id,
-    ranked.month_end,
-    {{ tier_attribute('ranked.tier_rank', 'name') }} as tier,
-    ranked.tier_rank,
-    {{ tier_attribute('ranked.tier_rank', 'multiplier') }} as points_multiplier,
-    ranked.trailing_spend,
-    ranked.trailing_transactions,
-    ranked.trailing_qualifying_points,
-    ranked.trailing_purchase_months,
-    with_previous.previous_month_end,
-    with_previous.previous_tier_rank
+    member_id,
+    month_end,
+    {{ tier_attribute('tier_rank', 'name') }} as tier,
+    tier_rank,
+    {{ tier_attribute('tier_rank', 'multiplier') }} as points_multiplier,
+    trailing_spend,
+    trailing_transactions,
+    trailing_qualifying_points,
+    trailing_purchase_months
 from ranked
-inner join with_previous
-    on with_previous.member_id = ranked.member_id
-    and with_previous.month_end = ranked.month_end
-    and with_previous.is_evaluated

@@ -2,19 +2,30 @@
 -- unchanged tier. A month-end evaluation takes effect the next day (effective_from = month_end + 1),
 -- which is when it starts driving the points multiplier; effective_to is the last day of the
 -- period (null for the current one). The first evaluation after joining opens the history.
--- Rebuilt whole each run; only the evaluations that change the tier are ordered (each carries
--- the one before), not every evaluation.
-with changes as (
+-- Rebuilt whole each run from the month-end evaluations.
+with evaluations as (
+
+    select
+        member_id,
+        month_end,
+        tier,
+        tier_rank,
+        lag(tier) over (partition by member_id order by month_end) as previous_tier
+    from {{ ref('int_member_month_end_tiers') }}
+
+),
+
+changes as (
 
     select
         member_id,
         month_end as evaluated_on,
         tier,
         tier_rank,
-        {{ tier_attribute('previous_tier_rank', 'name') }} as previous_tier,
+        previous_tier,
         {{ add_days('month_end', 1) }} as effective_from
-    from {{ ref('int_member_month_end_tiers') }}
-    where previous_tier_rank is null or previous_tier_rank <> tier_rank
+    from evaluations
+    where previous_tier is null or previous_tier <> tier
 
 )
 
