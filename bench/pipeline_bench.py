@@ -159,9 +159,11 @@ def _seconds(text: str) -> float:
 
 def stage_breakdown(log: Path, started_at: float | None = None) -> dict:
     """Per-stage seconds of a `loyalty run` from its Dagster step events (STEP_SUCCESS /
-    STEP_FAILURE durations): ingestion (raw__* steps), dbt (the dbt build step), checks and
-    publish; plus the 10 slowest dbt nodes (from dbt's "... in Xs" lines)."""
-    stages = {"ingestion": 0.0, "dbt": 0.0, "checks": 0.0, "publish": 0.0, "serving_copy": 0.0, "other": 0.0}
+    STEP_FAILURE durations): ingestion (raw__* steps), dbt (the dbt build step), the CLV scoring
+    (marts__member_clv), checks and publish; plus the 10 slowest dbt nodes (from dbt's "... in Xs"
+    lines)."""
+    stages = {"ingestion": 0.0, "dbt": 0.0, "clv_scoring": 0.0, "checks": 0.0, "publish": 0.0,
+              "serving_copy": 0.0, "other": 0.0}
     nodes = []
     for line in log.read_text(errors="replace").splitlines():
         step = re.search(r'Finished execution of step "([^"]+)" in ([0-9ms.]+)', line)
@@ -169,6 +171,8 @@ def stage_breakdown(log: Path, started_at: float | None = None) -> dict:
             name, took = step.group(1), _seconds(step.group(2))
             if name == "loyalty_dbt_models":
                 stages["dbt"] += took
+            elif name == "marts__member_clv":
+                stages["clv_scoring"] += took
             elif name == "publish__serving_copy":
                 stages["serving_copy"] += took
             elif name.startswith("publish__"):
