@@ -1,20 +1,7 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy=partition_overwrite_strategy(),
-    unique_key='month_end',
-    partition_by=['month_end'],
-    on_schema_change='fail'
-) }}
--- depends_on: {{ ref('int_days_to_rebuild') }}
--- depends_on: {{ ref('int_build_scope') }}
--- depends_on: {{ ref('int_changed_members') }}
 -- Monthly churn at each month-end on or before D: base = members with a purchase in the
 -- retention.churn_window_days days ending on the previous month-end; churned = those of the
 -- base without a purchase in the window ending on this month-end; churn_rate = churned / base
 -- (null when the base is empty).
--- Partitioned by month-end: a run measures the month-ends reached since the last build and those
--- from the earliest day whose member spend may have changed (first_month_end_to_evaluate), and
--- reads only the purchase days their windows reach.
 {%- set window_days = program_number('retention.churn_window_days', min=1) %}
 
 with month_ends as (
@@ -24,9 +11,6 @@ with month_ends as (
         cast({{ dbt.dateadd('day', -1, 'month_start') }} as date) as previous_month_end
     from {{ ref('int_month_ends') }}
     where month_end <= {{ as_of_date() }}
-    {%- if is_incremental() %}
-        and month_end >= {{ first_month_end_to_evaluate() }}
-    {%- endif %}
 
 ),
 
@@ -35,9 +19,6 @@ purchase_days as (
     select distinct member_id, sales_day
     from {{ ref('int_member_daily_sales') }}
     where purchase_transactions > 0
-    {%- if is_incremental() %}
-        and sales_day >= {{ trailing_window_start(window_days, month_end_before(first_month_end_to_evaluate())) }}
-    {%- endif %}
 
 ),
 
