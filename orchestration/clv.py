@@ -14,6 +14,7 @@ import math
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -53,13 +54,16 @@ class ClvResult:
 
 
 def fit_and_predict(summary: pd.DataFrame, *, sample_members: int, prediction_days: int,
-                    clv_months: int, monthly_discount: float, seed: int = 0) -> ClvResult:
+                    clv_months: int, monthly_discount: float, seed: int = 0,
+                    reused_fits: list[ModelFit] | None = None) -> ClvResult:
     """Fit both models on up to `sample_members` members of `summary` (a seeded sample, so a
     rerun gives the same figures) and predict for all of them.
 
     p_alive and expected purchase days for every member (BG/NBD scores a single purchase day
     too); CLV only where Gamma-Gamma can score the spend (frequency > 0, positive average),
     else null. A fit that fails leaves its columns null and says why in the fit's message.
+    With `reused_fits` (an earlier run's converged fits), nothing is fitted: every member is
+    scored with their parameters (the same figures a fit with those parameters gives).
     """
     started = time.monotonic()
     missing = [column for column in SUMMARY_COLUMNS if column not in summary.columns]
@@ -82,8 +86,9 @@ def fit_and_predict(summary: pd.DataFrame, *, sample_members: int, prediction_da
     with _quiet_pymc():
         from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
 
+        reused = {fit.name: fit for fit in reused_fits or []}
         transactions = members[["customer_id", "frequency", "recency", "T"]]
-        bg_fit, bg_model = _fit_map("BG/NBD", BetaGeoModel, _sample(transactions, sample_members, rng))
+        bg_fit, bg_model = _fit_or_reuse("BG/NBD", BetaGeoModel, transactions, sample_members, rng, reused)
         fits.append(bg_fit)
         if not bg_fit.converged:  # never invented values: p_alive and CLV stay null
             return ClvResult(predictions, fits, time.monotonic() - started)
@@ -98,7 +103,7 @@ def fit_and_predict(summary: pd.DataFrame, *, sample_members: int, prediction_da
                                  "positive average spend"))
             return ClvResult(predictions, fits, time.monotonic() - started)
         spend = scorable[["customer_id", "frequency", "monetary_value"]]
-        gg_fit, gg_model = _fit_map("Gamma-Gamma", GammaGammaModel, _sample(spend, sample_members, rng))
+        gg_fit, gg_model = _fit_or_reuse("Gamma-Gamma", GammaGammaModel, spend, sample_members, rng, reused)
         fits.append(gg_fit)
         if gg_fit.converged:
             clv = _per_member(gg_model.expected_customer_lifetime_value(
@@ -112,6 +117,22 @@ def _sample(frame: pd.DataFrame, size: int, rng: np.random.Generator) -> pd.Data
     if len(frame) <= size:
         return frame.reset_index(drop=True)
     return frame.iloc[np.sort(rng.choice(len(frame), size=size, replace=False))].reset_index(drop=True)
+
+
+def _fit_or_reuse(name: str, model_class, data: pd.DataFrame, sample_members: int,
+                  rng: np.random.Generator, reused: dict[str, ModelFit]):
+    """The model fitted on a sample of `data`, or built on all of it with a reused fit's parameters."""
+    if name not in reused:
+        return _fit_map(name, model_class, _sample(data, sample_members, rng))
+    import arviz as az
+    import xarray as xr
+
+    fit = reused[name]
+    model = model_class(data=data)
+    model.build_model()  # the predictions read the model's coordinates and the posterior below
+    model.idata = az.InferenceData(posterior=xr.Dataset(
+        {parameter: (("chain", "draw"), [[value]]) for parameter, value in fit.parameters.items()}))
+    return fit, model
 
 
 def _fit_map(name: str, model_class, data: pd.DataFrame):
@@ -165,22 +186,39 @@ FIT_TABLE = "meta.clv_fit"
 
 
 def recorded_fit(con) -> dict | None:
-    """The fit behind marts.member_clv: the build and clv settings it was made for, its verdict."""
+    """The fit behind marts.member_clv: the day it scored, the build and clv settings it answered,
+    the models' verdict and parameters, and the day they were fitted (an earlier day when reused)."""
     exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'meta' "
                          "AND table_name = 'clv_fit'").fetchall()[0][0]
     if not exists:
         return None
-    rows = con.execute(f"SELECT build_json, settings_json, fits_json, seconds FROM {FIT_TABLE}").fetchall()
+    rows = con.execute(f"SELECT * FROM {FIT_TABLE}").df().to_dict("records")
     if not rows:
         return None
-    build, settings, fits, seconds = rows[0]
-    return {"build": json.loads(build), "settings": json.loads(settings),
-            "fits": [ModelFit(**fit) for fit in json.loads(fits)], "seconds": seconds}
+    row = rows[0]
+    as_of = row["as_of_date"].date().isoformat()
+    fitted_as_of = row.get("fitted_as_of")  # absent in a table written before fits were reused
+    return {"as_of": as_of, "fitted_as_of": fitted_as_of.date().isoformat() if fitted_as_of is not None else as_of,
+            "build": json.loads(row["build_json"]), "settings": json.loads(row["settings_json"]),
+            "fits": [ModelFit(**fit) for fit in json.loads(row["fits_json"])], "seconds": row["seconds"]}
 
 
-def store(con, result: ClvResult, as_of: str, build: dict | None, settings: dict) -> None:
+def fits_to_reuse(recorded: dict | None, as_of: str, settings: dict, refit_every_days: int) -> list[ModelFit] | None:
+    """The recorded fits when the run on `as_of` may score with them instead of fitting again:
+    they converged, under the same clv settings, at most `refit_every_days - 1` days before
+    `as_of` (never after it). None: fit again."""
+    if recorded is None or refit_every_days <= 0 or recorded["settings"] != settings \
+            or not all_converged(recorded["fits"]):
+        return None
+    age_days = (date.fromisoformat(as_of) - date.fromisoformat(recorded["fitted_as_of"])).days
+    return recorded["fits"] if 0 <= age_days < refit_every_days else None
+
+
+def store(con, result: ClvResult, as_of: str, build: dict | None, settings: dict,
+          fitted_as_of: str | None = None) -> None:
     """Replace marts.member_clv and meta.clv_fit in one transaction (rounded, so the same fit
-    gives the same bytes in the extract)."""
+    gives the same bytes in the extract). `fitted_as_of`: the day the models were fitted, when
+    an earlier run's fits scored this day."""
     predictions = result.predictions  # noqa: F841 — read by DuckDB's replacement scan below
     con.execute("CREATE SCHEMA IF NOT EXISTS meta")
     con.execute("BEGIN TRANSACTION")
@@ -198,9 +236,10 @@ def store(con, result: ClvResult, as_of: str, build: dict | None, settings: dict
         con.execute(f"""
             CREATE OR REPLACE TABLE {FIT_TABLE} AS
             SELECT CAST(? AS DATE) AS as_of_date, ? AS build_json, ? AS settings_json, ? AS fits_json,
-                   CAST(? AS DOUBLE) AS seconds, current_timestamp AS fitted_at
+                   CAST(? AS DOUBLE) AS seconds, current_timestamp AS fitted_at,
+                   CAST(? AS DATE) AS fitted_as_of
         """, [as_of, json.dumps(build, sort_keys=True), json.dumps(settings, sort_keys=True),
-              json.dumps([asdict(fit) for fit in result.fits]), result.seconds])
+              json.dumps([asdict(fit) for fit in result.fits]), result.seconds, fitted_as_of or as_of])
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from orchestration.clv import fit_and_predict
+from orchestration.clv import ModelFit, fit_and_predict, fits_to_reuse
 
 CALIBRATION_DAYS, HOLDOUT_DAYS = 365, 180
 # BG/NBD: purchase rate ~ Gamma(r, alpha) per day, drop-out after a purchase ~ Beta(a, b);
@@ -128,3 +128,29 @@ def test_a_summary_without_its_columns_is_refused():
         fit_and_predict(pd.DataFrame({"member_id": ["M1"], "frequency": [0], "recency_days": [0],
                                       "age_days": [3]}),
                         sample_members=10, prediction_days=90, clv_months=12, monthly_discount=0.01)
+
+
+def test_the_recorded_fits_score_a_later_day_as_the_fit_itself_did(holdout):
+    """Scoring with a converged fit's parameters (a later day within clv.refit_every_days) fits
+    nothing and gives the figures the fitting run gave, member for member."""
+    members, result = holdout
+    rescored = fit_and_predict(members, sample_members=3000, prediction_days=HOLDOUT_DAYS, clv_months=12,
+                               monthly_discount=0.01, reused_fits=result.fits)
+    assert rescored.fits == result.fits
+    pd.testing.assert_frame_equal(rescored.predictions, result.predictions, rtol=1e-9)
+    assert rescored.seconds < result.seconds
+
+
+def test_fits_are_reused_for_the_configured_days_only_when_they_converged_under_the_same_settings():
+    settings = {"fit_sample_members": 20000, "refit_every_days": 7}
+    converged = [ModelFit("BG/NBD", 10, True, "ok", {"r": 1.0}), ModelFit("Gamma-Gamma", 8, True, "ok", {"p": 2.0})]
+    recorded = {"fitted_as_of": "2026-03-01", "settings": settings, "fits": converged}
+    assert fits_to_reuse(recorded, "2026-03-01", settings, 7) == converged
+    assert fits_to_reuse(recorded, "2026-03-07", settings, 7) == converged
+    assert fits_to_reuse(recorded, "2026-03-08", settings, 7) is None  # seven days on: fitted again
+    assert fits_to_reuse(recorded, "2026-02-28", settings, 7) is None  # D moved back before the fit
+    assert fits_to_reuse(recorded, "2026-03-02", settings, 0) is None  # 0: fitted every run
+    assert fits_to_reuse(recorded, "2026-03-02", {**settings, "fit_sample_members": 500}, 7) is None
+    failed = [converged[0], ModelFit("Gamma-Gamma", 8, False, "ABNORMAL", {"p": 2.0})]
+    assert fits_to_reuse({**recorded, "fits": failed}, "2026-03-02", settings, 7) is None
+    assert fits_to_reuse(None, "2026-03-02", settings, 7) is None

@@ -156,6 +156,49 @@ def test_the_fit_reports_convergence_in_the_assets_metadata(published):
     assert check.evaluation.passed and check.evaluation.severity == dg.AssetCheckSeverity.WARN
 
 
+def test_later_days_score_with_the_recorded_fit_until_it_is_refit_every_days_old(published, tmp_path):
+    """member_clv materialized on a copy of the published warehouse for later days: within
+    clv.refit_every_days (7) of the fit it fits nothing and scores with the recorded parameters
+    (the same summary, so the same p_alive); on the seventh day after it, it fits again."""
+    import shutil
+
+    import dagster as dg
+
+    from orchestration.defs.insights.assets import MEMBER_CLV, member_clv
+    from orchestration.defs.resources import WarehouseResource
+
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    shutil.copyfile(published.data_dir / "warehouse.duckdb", data_dir / "warehouse.duckdb")
+    warehouse = WarehouseResource(data_dir=str(data_dir), landing_dir=str(published.landing))
+    fitted_on = date.fromisoformat(published.as_of)
+
+    def score(day: date):
+        with dg.instance_for_test() as instance:
+            result = dg.materialize([member_clv], partition_key=day.isoformat(), instance=instance,
+                                    resources={"warehouse": warehouse})
+            [materialization] = result.asset_materializations_for_node(member_clv.op.name)
+        assert materialization.asset_key == MEMBER_CLV
+        with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+            p_alive = dict(con.execute("SELECT member_id, p_alive FROM marts.member_clv").fetchall())
+            recorded = con.execute("SELECT as_of_date, fitted_as_of FROM meta.clv_fit").fetchall()
+        return {name: value.value for name, value in materialization.metadata.items()}, p_alive, recorded
+
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        published_p_alive = dict(con.execute("SELECT member_id, p_alive FROM marts.member_clv").fetchall())
+    later = fitted_on + timedelta(days=6)
+    metadata, p_alive, recorded = score(later)
+    assert (metadata["refitted"], metadata["fitted_as_of"]) == (False, fitted_on.isoformat())
+    assert recorded == [(later, fitted_on)]
+    assert p_alive == published_p_alive and len(p_alive) > 100
+
+    week_on = fitted_on + timedelta(days=7)
+    metadata, p_alive, recorded = score(week_on)
+    assert (metadata["refitted"], metadata["fitted_as_of"]) == (True, week_on.isoformat())
+    assert metadata["converged"] is True and recorded == [(week_on, week_on)]
+    assert set(p_alive) == set(published_p_alive)
+
+
 def test_the_win_back_list_carries_p_alive_and_puts_the_likely_alive_first(published):
     import csv
 

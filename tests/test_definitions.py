@@ -56,6 +56,9 @@ def test_dbt_build_args_carry_the_program_and_the_same_vars_every_day():
     # from one day to the next and dbt keeps its partial parse
     assert json.loads(args[2]) == {"program": program}
     assert args[3:] == ["--exclude-resource-type", "unit_test"]  # unit tests run in pytest, not daily
+    # a build of the whole history runs one node at a time (the profile's daily build runs two)
+    assert dbt_build_args(program, whole_build=True)[3:] == ["--exclude-resource-type", "unit_test",
+                                                             "--threads", "1"]
 
 
 def test_dbt_environment_is_restored_after_the_run(monkeypatch):

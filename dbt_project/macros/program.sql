@@ -119,6 +119,7 @@
             'horizon_months': 'int>=1',
             'monthly_discount': 'share',
             'fit_sample_members': 'int>=1',
+            'refit_every_days': 'int>=0',
         },
     }) }}
 {%- endmacro %}

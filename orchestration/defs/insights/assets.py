@@ -36,7 +36,8 @@ FIT_CHECK = "clv_fit_converged"
                 "`clv.prediction_days` (BG/NBD), and CLV over `clv.horizon_months` at "
                 "`clv.monthly_discount` (Gamma-Gamma on the average spend), fitted with "
                 "pymc-marketing on a seeded sample of `clv.fit_sample_members` members of "
-                "`member_rfm_summary` and predicted for all of them. Null where a model cannot "
+                "`member_rfm_summary` and predicted for all of them; a converged fit scores the "
+                "next `clv.refit_every_days - 1` days too. Null where a model cannot "
                 "score a member. No PII.",
 )
 def member_clv(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -44,21 +45,29 @@ def member_clv(context: dg.AssetExecutionContext, warehouse: WarehouseResource) 
     with warehouse.connect(read_only=True) as con:
         build = latest_build(con)
         recorded = clv.recorded_fit(con)
-        if recorded is not None and recorded["build"] == build and recorded["settings"] == settings:
+        if recorded is not None and recorded["as_of"] == context.partition_key and recorded["build"] == build \
+                and recorded["settings"] == settings:
             # a rerun with nothing new: the predictions already answer this build
-            context.log.info("member_clv: already fitted for this build; nothing refitted")
-            return _result(recorded["fits"], recorded["seconds"], refitted=False)
+            context.log.info("member_clv: already scored for this build; nothing refitted")
+            return _result(recorded["fits"], recorded["seconds"], refitted=False,
+                           fitted_as_of=recorded["fitted_as_of"])
         summary = con.execute("SELECT member_id, frequency, recency_days, age_days, average_spend "
                               "FROM marts.member_rfm_summary ORDER BY member_id").df()
+    # the models' parameters move little from one day to the next; fitting costs most of the scoring
+    reused = clv.fits_to_reuse(recorded, context.partition_key, settings, settings["refit_every_days"])
+    fitted_as_of = recorded["fitted_as_of"] if reused else context.partition_key
+    if reused:
+        context.log.info(f"member_clv: scoring with the models fitted on {fitted_as_of} "
+                         f"(fitted again every {settings['refit_every_days']} days)")
     result = clv.fit_and_predict(
         summary, sample_members=settings["fit_sample_members"], prediction_days=settings["prediction_days"],
-        clv_months=settings["horizon_months"], monthly_discount=settings["monthly_discount"])
+        clv_months=settings["horizon_months"], monthly_discount=settings["monthly_discount"], reused_fits=reused)
     for warning in result.warnings():
         context.log.warning(f"member_clv: {warning}; its figures are null, the rule-based lists still publish")
     with owner_only_umask(), warehouse.connect() as con:
-        clv.store(con, result, context.partition_key, build, settings)
+        clv.store(con, result, context.partition_key, build, settings, fitted_as_of=fitted_as_of)
     scored = result.predictions
-    return _result(result.fits, result.seconds, refitted=True, extra={
+    return _result(result.fits, result.seconds, refitted=not reused, fitted_as_of=fitted_as_of, extra={
         "dagster/row_count": len(scored),
         "members_with_p_alive": int(scored["p_alive"].notna().sum()),
         "members_with_clv": int(scored["clv"].notna().sum()),
@@ -69,7 +78,8 @@ def clv_settings(program: dict) -> dict:
     return dict(sorted(program["clv"].items()))
 
 
-def _result(fits: list[clv.ModelFit], seconds: float, refitted: bool, extra: dict | None = None) -> dg.MaterializeResult:
+def _result(fits: list[clv.ModelFit], seconds: float, refitted: bool, fitted_as_of: str,
+            extra: dict | None = None) -> dg.MaterializeResult:
     converged = clv.all_converged(fits)  # the fits of this run or of the recorded one
     fit_metadata = {fit.name: {"converged": fit.converged, "members_fitted": fit.members,
                                "message": fit.message,
@@ -77,6 +87,7 @@ def _result(fits: list[clv.ModelFit], seconds: float, refitted: bool, extra: dic
                     for fit in fits}
     return dg.MaterializeResult(
         metadata={"converged": converged, "fit_seconds": round(seconds, 1), "refitted": refitted,
+                  "fitted_as_of": fitted_as_of,
                   "fits": dg.MetadataValue.json(fit_metadata), **(extra or {})},
         check_results=[dg.AssetCheckResult(
             check_name=FIT_CHECK, passed=converged, severity=dg.AssetCheckSeverity.WARN,

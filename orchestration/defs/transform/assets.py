@@ -16,7 +16,7 @@ from dagster_dbt import DbtCliResource, dbt_assets
 from ingestion.lake_schema import lake_tables
 from ingestion.owner_only import owner_only_umask
 from ingestion.sink import WarehouseSink
-from orchestration.build_log import FULL_REFRESH_REQUIRED, is_up_to_date
+from orchestration.build_log import FULL_REFRESH_REQUIRED, is_up_to_date, latest_build
 from orchestration.defs.partitions import ONE_DAY_PER_RUN, WAREHOUSE_POOL, business_days
 from orchestration.defs.resources import WarehouseResource
 from orchestration.defs.transform.project import loyalty_dbt_project
@@ -25,8 +25,12 @@ from orchestration.settings import Settings, load_program
 from orchestration.spark_snapshot import clear_snapshot, load_snapshot
 
 
-def dbt_build_args(program: dict, settings: Settings | None = None) -> list[str]:
+def dbt_build_args(program: dict, settings: Settings | None = None, whole_build: bool = False) -> list[str]:
     """`dbt build` under one program configuration (the as-of date is in the environment).
+
+    A daily build runs two models or tests at a time on DuckDB (profiles.yml: dbt's per-node
+    overhead overlaps the other node's query); a `whole_build` (an empty warehouse, a full
+    refresh) runs one at a time, so no two history-wide queries share DuckDB's memory limit.
 
     The as-of date travels as LOYALTY_AS_OF_DATE, not --vars: dbt re-parses the whole project
     whenever --vars change, and the program's vars are the same from one day to the next (so
@@ -39,7 +43,7 @@ def dbt_build_args(program: dict, settings: Settings | None = None) -> list[str]
         variables["lake_tables"] = lake_tables(settings.lake_dir)
         variables["snapshot_dir"] = str(settings.spark_snapshot_dir)
     return ["build", "--vars", json.dumps(variables, sort_keys=True, ensure_ascii=False),
-            "--exclude-resource-type", "unit_test"]
+            "--exclude-resource-type", "unit_test", *(["--threads", "1"] if whole_build else [])]
 
 
 @contextmanager
@@ -109,10 +113,11 @@ def loyalty_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, w
     # the previous run's partial parse instead of parsing the project again.
     target = settings.data_dir / "dbt_target"
     # owner_only_umask: dbt writes raw PII to the warehouse's WAL and spill files
-    up_to_date = False
+    up_to_date, first_build = False, True
     if settings.warehouse_path.exists():
         with warehouse.connect(read_only=True) as con:
             up_to_date = is_up_to_date(con, date.fromisoformat(context.partition_key), program)
+            first_build = latest_build(con) is None
     if up_to_date:
         # nothing to rebuild: the last successful build was for this day and program, and no file
         # was loaded since (a rerun); the gates and the publishing downstream still run
@@ -127,15 +132,15 @@ def loyalty_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, w
             clear_snapshot(settings.spark_snapshot_dir)
             with warehouse.connect() as con:  # the load records beside the lake, for Spark's change record
                 WarehouseSink(con, settings.lake_dir).export_load_records()
-        invocation = dbt.cli(dbt_build_args(program, settings), context=context, target_path=target,
-                             raise_on_error=False)
+        invocation = dbt.cli(dbt_build_args(program, settings, whole_build=first_build), context=context,
+                             target_path=target, raise_on_error=False)
         events = list(invocation.stream())
         error = invocation.get_error()
         if error is not None and FULL_REFRESH_REQUIRED in str(error) and not events:
             # dbt stopped at its start: only a full rebuild is right (macros/change_record.sql)
             context.log.warning(f"dbt: {_full_refresh_reason(str(error))}; rebuilding everything")
-            invocation = dbt.cli([*dbt_build_args(program, settings), "--full-refresh"], context=context,
-                                 target_path=target, raise_on_error=False)
+            invocation = dbt.cli([*dbt_build_args(program, settings, whole_build=True), "--full-refresh"],
+                                 context=context, target_path=target, raise_on_error=False)
             events = list(invocation.stream())
             error = invocation.get_error()
         if settings.engine == "spark":
