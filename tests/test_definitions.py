@@ -105,3 +105,19 @@ def test_the_schedule_hour_is_read_when_the_definitions_load(monkeypatch):
     with pytest.raises(Exception) as failure:  # Dagster names the module, the cause names the variable
         defs().resolve_schedule_def("daily_pipeline_schedule")
     assert "LOYALTY_SCHEDULE_HOUR='25'" in "".join(traceback.format_exception(failure.value))
+
+
+def test_the_dbt_resource_knows_the_version_of_the_dbt_it_runs_without_asking_it():
+    """The resource skips dagster-dbt's `dbt --version` subprocess; the version it assumes must
+    be what that dbt says (it decides how dagster-dbt reads dbt's events)."""
+    import re
+    import subprocess
+
+    from orchestration.dbt_manifest import dbt_executable
+    from orchestration.defs.resources import resources
+
+    dbt = resources().resources["dbt"]
+    reported = subprocess.run([dbt.dbt_executable, "--version"], capture_output=True, text=True, check=True).stdout
+    assert dbt.dbt_executable == dbt_executable()
+    assert str(dbt._cli_version) == re.search(r"(\d+\.\d+\.\d+)", reported).group(1)
+    assert dbt._initialize_dbt_core_adapter(["build"]) is None  # no adapter opened in the Dagster process

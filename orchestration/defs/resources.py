@@ -6,11 +6,11 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
-from dagster_dbt import DbtCliResource
 
 from ingestion.owner_only import make_owner_only, owner_only_umask
 from orchestration.dbt_manifest import dbt_executable
 from orchestration.defs.partitions import WAREHOUSE_POOL
+from orchestration.defs.transform.dbt_resource import LocalDbtCliResource
 from orchestration.defs.transform.project import loyalty_dbt_project
 from orchestration.run_guard import guarded_run
 from orchestration.settings import Settings, duckdb_config, settings_from_env
@@ -69,6 +69,6 @@ def resources() -> dg.Definitions:
     return dg.Definitions(
         resources={
             "warehouse": WarehouseResource(),
-            "dbt": DbtCliResource(project_dir=loyalty_dbt_project, dbt_executable=dbt_executable()),
+            "dbt": LocalDbtCliResource(project_dir=loyalty_dbt_project, dbt_executable=dbt_executable()),
         }
     )
