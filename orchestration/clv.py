@@ -203,10 +203,11 @@ def recorded_fit(con) -> dict | None:
             "fits": [ModelFit(**fit) for fit in json.loads(row["fits_json"])], "seconds": row["seconds"]}
 
 
-def fits_to_reuse(recorded: dict | None, as_of: str, settings: dict, refit_every_days: int) -> list[ModelFit] | None:
+def fits_to_reuse(recorded: dict | None, as_of: str, settings: dict) -> list[ModelFit] | None:
     """The recorded fits when the run on `as_of` may score with them instead of fitting again:
     they converged, under the same clv settings, at most `refit_every_days - 1` days before
     `as_of` (never after it). None: fit again."""
+    refit_every_days = settings["refit_every_days"]
     if recorded is None or refit_every_days <= 0 or recorded["settings"] != settings \
             or not all_converged(recorded["fits"]):
         return None

@@ -145,12 +145,13 @@ def test_fits_are_reused_for_the_configured_days_only_when_they_converged_under_
     settings = {"fit_sample_members": 20000, "refit_every_days": 7}
     converged = [ModelFit("BG/NBD", 10, True, "ok", {"r": 1.0}), ModelFit("Gamma-Gamma", 8, True, "ok", {"p": 2.0})]
     recorded = {"fitted_as_of": "2026-03-01", "settings": settings, "fits": converged}
-    assert fits_to_reuse(recorded, "2026-03-01", settings, 7) == converged
-    assert fits_to_reuse(recorded, "2026-03-07", settings, 7) == converged
-    assert fits_to_reuse(recorded, "2026-03-08", settings, 7) is None  # seven days on: fitted again
-    assert fits_to_reuse(recorded, "2026-02-28", settings, 7) is None  # D moved back before the fit
-    assert fits_to_reuse(recorded, "2026-03-02", settings, 0) is None  # 0: fitted every run
-    assert fits_to_reuse(recorded, "2026-03-02", {**settings, "fit_sample_members": 500}, 7) is None
+    assert fits_to_reuse(recorded, "2026-03-01", settings) == converged
+    assert fits_to_reuse(recorded, "2026-03-07", settings) == converged
+    assert fits_to_reuse(recorded, "2026-03-08", settings) is None  # seven days on: fitted again
+    assert fits_to_reuse(recorded, "2026-02-28", settings) is None  # D moved back before the fit
+    every_run = {**settings, "refit_every_days": 0}  # 0: fitted every run
+    assert fits_to_reuse({**recorded, "settings": every_run}, "2026-03-01", every_run) is None
+    assert fits_to_reuse(recorded, "2026-03-02", {**settings, "fit_sample_members": 500}) is None
     failed = [converged[0], ModelFit("Gamma-Gamma", 8, False, "ABNORMAL", {"p": 2.0})]
-    assert fits_to_reuse({**recorded, "fits": failed}, "2026-03-02", settings, 7) is None
-    assert fits_to_reuse(None, "2026-03-02", settings, 7) is None
+    assert fits_to_reuse({**recorded, "fits": failed}, "2026-03-02", settings) is None
+    assert fits_to_reuse(None, "2026-03-02", settings) is None

@@ -54,7 +54,7 @@ def member_clv(context: dg.AssetExecutionContext, warehouse: WarehouseResource) 
         summary = con.execute("SELECT member_id, frequency, recency_days, age_days, average_spend "
                               "FROM marts.member_rfm_summary ORDER BY member_id").df()
     # the models' parameters move little from one day to the next; fitting costs most of the scoring
-    reused = clv.fits_to_reuse(recorded, context.partition_key, settings, settings["refit_every_days"])
+    reused = clv.fits_to_reuse(recorded, context.partition_key, settings)
     fitted_as_of = recorded["fitted_as_of"] if reused else context.partition_key
     if reused:
         context.log.info(f"member_clv: scoring with the models fitted on {fitted_as_of} "
