@@ -19,34 +19,35 @@ from ingestion.contract import ADJUSTMENTS, MEMBERS, REDEMPTIONS
 from tests.test_dbt_rules import MEMBER_ROWS, _insert, _member, load_default_program, make_warehouse, run_dbt
 
 SCHEMAS = ("intermediate", "marts", "restricted")
-# Member-keyed models keep a row with purchase_days = 0 for a refreshed member with no purchase
-# day left (a full refresh has no row for them; readers skip it): compared without those rows.
+# Member-keyed models keep a row with purchase_days = 0 or a null category for a refreshed member
+# with nothing left (a full refresh has no row for them; readers skip it): compared without them.
 REFRESHED_WITH_NOTHING_LEFT = {"intermediate.int_member_purchase_rhythm": "purchase_days > 0",
-                               "intermediate.int_member_category_rhythm": "purchase_days > 0"}
+                               "intermediate.int_member_category_rhythm": "purchase_days > 0",
+                               "intermediate.int_member_category_trailing_spend": "category is not null"}
 INCREMENTAL = ("intermediate.int_pos_transactions_by_day", "intermediate.int_card_daily_sales",
                "intermediate.int_card_category_daily_sales", "marts.fct_sales_lines")
 
 
-def _run(data_dir: Path, as_of: str, *extra: str) -> bool:
+def _run(data_dir: Path, as_of: str, *extra: str, program: dict | None = None) -> bool:
     """dbt run as the orchestrator does it: when the run stops with FULL_REFRESH_REQUIRED, the
     same run again with --full-refresh. True when it had to."""
-    result = _run_with(data_dir, as_of, extra)
+    result = _run_with(data_dir, as_of, extra, program)
     if not result.success and "FULL_REFRESH_REQUIRED" in str(result.exception):
-        result = _run_with(data_dir, as_of, (*extra, "--full-refresh"))
+        result = _run_with(data_dir, as_of, (*extra, "--full-refresh"), program)
         assert result.success, result.exception
         return True
     assert result.success, result.exception
     return False
 
 
-def _run_with(data_dir: Path, as_of: str, extra: tuple[str, ...]):
+def _run_with(data_dir: Path, as_of: str, extra: tuple[str, ...], program: dict | None = None):
     from dbt.cli.main import dbtRunner
     import json
     from tests.test_dbt_rules import DBT_PROJECT
 
     args = ["run", *extra, "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT),
             "--target-path", str(data_dir / "target"), "--log-path", str(data_dir / "logs"),
-            "--vars", json.dumps({"as_of_date": as_of, "program": load_default_program()})]
+            "--vars", json.dumps({"as_of_date": as_of, "program": program or load_default_program()})]
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LOYALTY_DATA_DIR", str(data_dir))
         return dbtRunner().invoke(args)
@@ -81,13 +82,14 @@ def _record_pos_files(path: Path, loaded_at: str) -> None:
         from raw.pos_lines group by _source_file, business_day""", [loaded_at])
 
 
-def _assert_equals_full_refresh(tmp_path: Path, data_dir: Path, as_of: str) -> dict[str, list[tuple]]:
+def _assert_equals_full_refresh(tmp_path: Path, data_dir: Path, as_of: str,
+                                program: dict | None = None) -> dict[str, list[tuple]]:
     incremental = _tables(data_dir / "warehouse.duckdb")
     fresh_dir = tmp_path / f"fresh_{as_of}_{len(list(tmp_path.iterdir()))}"
     fresh_dir.mkdir()
     _execute(data_dir / "warehouse.duckdb", "checkpoint")  # the copy must not miss rows still in the WAL
     shutil.copy(data_dir / "warehouse.duckdb", fresh_dir / "warehouse.duckdb")
-    _run(fresh_dir, as_of, "--full-refresh")
+    _run(fresh_dir, as_of, "--full-refresh", program=program)
     fresh = _tables(fresh_dir / "warehouse.duckdb")
     assert incremental.keys() == fresh.keys()
     for name in fresh:
@@ -138,6 +140,30 @@ def test_incremental_days_equal_full_refresh_with_corrections_and_late_members(t
     tables = _assert_equals_full_refresh(tmp_path, data_dir, "2026-02-04")
     members = {row[6] for row in tables["marts.fct_sales_lines"] if row[5] == "C999"}
     assert members == {"M9"}, "the late member file re-attributes the card's lines"
+
+
+def test_members_whose_sales_leave_the_trailing_window_are_recomputed(tmp_path):
+    """The trailing-window figures are member-keyed: a run recomputes the members of the days
+    it rewrites and those whose sales left the window as D moved. With a 10-day window, members
+    drop out of it between runs; each run equals a full refresh."""
+    program = load_default_program()
+    program["tiers"]["basis_days"] = 10
+    data_dir = tmp_path / "inc"
+    data_dir.mkdir()
+    path = make_warehouse(data_dir)
+    _record_pos_files(path, "2026-02-06 01:00:00")
+    trailing = "select member_id from intermediate.int_member_trailing_sales where purchase_transactions > 0"
+    _run(data_dir, "2026-01-12", program=program)
+    active_before = {m for (m,) in _execute(path, trailing)}
+    only_left_the_window = set()
+    for as_of in ("2026-01-18", "2026-01-27", "2026-02-04"):
+        assert not _run(data_dir, as_of, program=program)
+        only_left_the_window |= {m for (m,) in _execute(
+            path, "select member_id from meta.int_trailing_members_to_refresh "
+                  "except select member_id from meta.int_members_to_refresh")}
+        _assert_equals_full_refresh(tmp_path, data_dir, as_of, program)
+    assert only_left_the_window, "a member was recomputed only because their sales left the window"
+    assert active_before - {m for (m,) in _execute(path, trailing)}, "a member active on 2026-01-12 is not any more"
 
 
 def test_a_corrected_day_rewrites_that_day_and_the_later_days_of_its_cards(tmp_path):

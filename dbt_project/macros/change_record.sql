@@ -168,11 +168,13 @@
 
 {#
   Filter of a member-keyed model (member_keyed_materialization): the members this run
-  recomputes (all of them on a first build or a full refresh).
+  recomputes (all of them on a first build or a full refresh). `members`: the meta model that
+  lists them (int_members_to_refresh, or int_trailing_members_to_refresh for figures over the
+  trailing window, whose edge moves with D).
 #}
-{% macro in_members_to_refresh(column='member_id') -%}
+{% macro in_members_to_refresh(column='member_id', members='int_members_to_refresh') -%}
     {%- if is_incremental() -%}
-        {{ column }} in (select member_id from {{ ref('int_members_to_refresh') }})
+        {{ column }} in (select member_id from {{ ref(members) }})
     {%- else -%}
         1 = 1
     {%- endif -%}

@@ -2,20 +2,8 @@
 -- unchanged tier. A month-end evaluation takes effect the next day (effective_from = month_end + 1),
 -- which is when it starts driving the points multiplier; effective_to is the last day of the
 -- period (null for the current one). The first evaluation after joining opens the history.
--- Rebuilt whole each run from the month-end evaluations.
-with evaluations as (
-
-    select
-        member_id,
-        month_end,
-        tier,
-        tier_rank,
-        lag(tier) over (partition by member_id order by month_end) as previous_tier
-    from {{ ref('int_member_month_end_tiers') }}
-
-),
-
-changes as (
+-- Rebuilt whole each run from the tier changes (int_member_tier_changes).
+with changes as (
 
     select
         member_id,
@@ -24,8 +12,7 @@ changes as (
         tier_rank,
         previous_tier,
         {{ add_days('month_end', 1) }} as effective_from
-    from evaluations
-    where previous_tier is null or previous_tier <> tier
+    from {{ ref('int_member_tier_changes') }}
 
 )
 

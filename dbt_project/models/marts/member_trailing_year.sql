@@ -1,6 +1,6 @@
 -- One row per non-cancelled member as of D: spend and activity over the trailing window
--- D-(basis_days-1) .. D (the trailing year D-364 .. D by default), from the daily aggregate.
--- Returns reduce spend (and base points) but are not transactions.
+-- D-(basis_days-1) .. D (the trailing year D-364 .. D by default), from the member-keyed
+-- int_member_trailing_sales. Returns reduce spend (and base points) but are not transactions.
 with members as (
 
     select member_id
@@ -11,7 +11,7 @@ with members as (
 
 window_sales as (
 
-    {{ trailing_member_sales('members', as_of_date(), purchase_months=true) }}
+    select * from {{ ref('int_member_trailing_sales') }}
 
 )
 
