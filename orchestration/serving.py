@@ -8,7 +8,9 @@ it, so an open reader keeps the old file until it reconnects.
 The new file starts as a byte copy of the previous one, and only what changed is
 re-copied: tables with a `business_day` column re-copy the days the warehouse's record of
 what changed lists (dbt `meta.int_days_to_rebuild`, when the copy mirrors the build just
-before; a daily run changes a few days of a 50M-line fact), the other tables whole. A
+before; a daily run changes a few days of a 50M-line fact), the other tables whole unless
+their content fingerprint (kept in the copied table's comment, so it cannot disagree with
+the copy) is the warehouse table's: the month-end history does not change mid-month. A
 copy that mirrors another build, or none, is copied whole. The result equals a full copy.
 Which build the copy mirrors is kept beside it (marts.state.json), written after the rename.
 
@@ -46,6 +48,8 @@ COPY_ALIAS = "serving"
 # every served table); PREVIEW_ROWS rows each, ordered by their first column.
 PREVIEWED_MARTS = ("tier_list", "customer_pyramid", "lapsed_customers")
 PREVIEW_ROWS = 5
+# A table copied whole carries this comment and its content fingerprint in the copy.
+FINGERPRINT_COMMENT = "loyalty-warehouse content fingerprint "
 
 
 @dataclass
@@ -53,6 +57,7 @@ class ServingRefresh:
     counts: dict[str, int] = field(default_factory=dict)  # rows per served table
     days_recopied: dict[str, list] = field(default_factory=dict)  # table -> business days re-copied
     tables_copied: list[str] = field(default_factory=list)  # tables copied whole
+    tables_unchanged: list[str] = field(default_factory=list)  # whole tables whose content was the copy's
     storage_version: str = ""  # the file's DuckDB storage format, e.g. "v1.4.0+"
     parquet_dir: Path | None = None  # the Parquet version published with this copy
     already_level: bool = False  # the copy mirrored the warehouse's latest build: nothing rewritten
@@ -89,7 +94,7 @@ def refresh_serving_copy(warehouse_path: Path, serving_dir: Path,
             result, build = _bring_level(con, warehouse_path, mirrored)
             result.storage_version = wanted
             parquet_version = write_parquet_version(con, COPY_ALIAS, serving_dir, build, mirrored,
-                                                    result.days_recopied)
+                                                    result.days_recopied, result.tables_unchanged)
             con.execute("USE memory")
             con.execute(f"DETACH {COPY_ALIAS}")
         os.replace(tmp, target)
@@ -173,9 +178,14 @@ def _bring_level(con: duckdb.DuckDBPyConnection, warehouse_path: Path,
             _recopy_days(con, src, dst, changed_days)
             result.days_recopied[table] = changed_days
         else:
-            con.execute(f"DROP TABLE IF EXISTS {dst}")
-            con.execute(f"CREATE TABLE {dst} AS SELECT * FROM {src}")
-            result.tables_copied.append(table)
+            fingerprint = _fingerprint(con, src)
+            if copy.get(table) == columns and _recorded_fingerprint(con, local, table) == fingerprint:
+                result.tables_unchanged.append(table)
+            else:
+                con.execute(f"DROP TABLE IF EXISTS {dst}")
+                con.execute(f"CREATE TABLE {dst} AS SELECT * FROM {src}")
+                con.execute(f"COMMENT ON TABLE {dst} IS '{FINGERPRINT_COMMENT}{fingerprint}'")
+                result.tables_copied.append(table)
         result.counts[table] = con.execute(f"SELECT count(*) FROM {dst}").fetchall()[0][0]
     con.execute("DETACH warehouse")
     con.execute("CHECKPOINT")
@@ -201,6 +211,23 @@ def _changed_days(con: duckdb.DuckDBPyConnection, mirrored: dict | None) -> tupl
         return build, None
     return build, [day for (day,) in con.execute(
         "SELECT business_day FROM warehouse.meta.int_days_to_rebuild ORDER BY 1").fetchall()]
+
+
+def _fingerprint(con: duckdb.DuckDBPyConnection, relation: str) -> str:
+    """A table's content, summarised: its row count and two sums of 64-bit row hashes (the
+    order of the rows does not matter, a repeated row does). 0.6 s for 9.6M rows."""
+    rows, first, second = con.execute(
+        f"SELECT count(*), coalesce(sum(hash(r)), 0), coalesce(sum(hash(r, 1)), 0) FROM {relation} AS r"
+    ).fetchall()[0]
+    return f"{rows}:{first}:{second}"
+
+
+def _recorded_fingerprint(con: duckdb.DuckDBPyConnection, database: str, table: str) -> str | None:
+    """The fingerprint a copied table carries in its comment (None when it has none)."""
+    comments = con.execute("SELECT comment FROM duckdb_tables() WHERE database_name = ? "
+                           "AND schema_name = 'main' AND table_name = ?", [database, table]).fetchall()
+    comment = comments[0][0] if comments else None
+    return comment[len(FINGERPRINT_COMMENT):] if comment and comment.startswith(FINGERPRINT_COMMENT) else None
 
 
 def _recopy_days(con: duckdb.DuckDBPyConnection, src: str, dst: str, days: list) -> None:

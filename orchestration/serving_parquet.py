@@ -6,6 +6,9 @@ published one and replaces the link with a rename, so a reader sees either the p
 folders or the new ones, never a half-written folder. The previous version is kept until the
 next run, so a reader that resolved the link just before a swap can finish reading it.
 
+A table the serving copy kept as it was (same content fingerprint) hard-links the published
+version's files when that version mirrors the same build.
+
 Tables with a `business_day` column are written one folder per day (`business_day=YYYY-MM-DD/`,
 Hive layout: readers get the column from the path). A version written after the one it
 follows writes only the re-copied days and hard-links the other days' files from that version:
@@ -33,11 +36,13 @@ VERSIONS_KEPT = 2
 
 def write_parquet_version(con: duckdb.DuckDBPyConnection, database: str, serving_dir: Path,
                           build: dict | None, previous_build: dict | None = None,
-                          days_recopied: dict[str, list] | None = None) -> Path:
+                          days_recopied: dict[str, list] | None = None,
+                          tables_unchanged: list[str] | None = None) -> Path:
     """Every table of `database`.main under <version>/<table>/; returns the version folder.
 
     days_recopied (table -> business days) lists what changed since previous_build: a day table in
-    it reuses the published version's other days when that version mirrors previous_build."""
+    it reuses the published version's other days when that version mirrors previous_build;
+    a table in tables_unchanged reuses that version's files."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     version = serving_dir / VERSIONS_DIR / f"{stamp}-{os.getpid()}"
     version.mkdir(parents=True)
@@ -52,7 +57,11 @@ def write_parquet_version(con: duckdb.DuckDBPyConnection, database: str, serving
     for table, by_day in tables:
         source = f'"{database}".main."{table}"'
         if not by_day:
-            _copy(con, f"SELECT * FROM {source}", version / table)
+            previous_files = reusable / table if reusable is not None else None
+            if table in (tables_unchanged or []) and previous_files is not None and previous_files.is_dir():
+                _link_files(previous_files, version / table)
+            else:
+                _copy(con, f"SELECT * FROM {source}", version / table)
             continue
         changed = (days_recopied or {}).get(table)
         previous_days = reusable / table if reusable is not None else None
@@ -89,9 +98,14 @@ def _link_days(previous: Path, folder: Path, skip: set[str]) -> None:
     for day_folder in previous.iterdir():
         if not day_folder.is_dir() or day_folder.name.split("=", 1)[-1] in skip:
             continue
-        (folder / day_folder.name).mkdir()
-        for file in day_folder.iterdir():
-            os.link(file, folder / day_folder.name / file.name)
+        _link_files(day_folder, folder / day_folder.name)
+
+
+def _link_files(previous: Path, folder: Path) -> None:
+    """Hard-link the files of a previous version's folder into a new folder."""
+    folder.mkdir()
+    for file in previous.iterdir():
+        os.link(file, folder / file.name)
 
 
 def _mirrored_build(version: Path) -> dict | None:

@@ -23,7 +23,8 @@ SCHEMAS = ("intermediate", "marts", "restricted")
 # with nothing left (a full refresh has no row for them; readers skip it): compared without them.
 REFRESHED_WITH_NOTHING_LEFT = {"intermediate.int_member_purchase_rhythm": "purchase_days > 0",
                                "intermediate.int_member_category_rhythm": "purchase_days > 0",
-                               "intermediate.int_member_category_trailing_spend": "category is not null"}
+                               "intermediate.int_member_category_trailing_spend": "category is not null",
+                               "intermediate.int_member_favourite_category": "favourite_category is not null"}
 INCREMENTAL = ("intermediate.int_pos_transactions_by_day", "intermediate.int_card_daily_sales",
                "intermediate.int_card_category_daily_sales", "marts.fct_sales_lines")
 
@@ -344,6 +345,29 @@ def test_uniqueness_of_recent_keys_is_checked_against_the_whole_history(tmp_path
                                    _source_file, _row_number)
         values ('T02', 1, 'S1', timestamp '2026-02-03 11:00:00', 'C1', 'P1', 'skincare', 1, 10, 0, 10,
                 null, date '2026-02-03', 'pos/pos_20260203_S1.csv', 1)""")
+    failed = _failed_tests(data_dir, "stg_pos__lines", "2026-02-04")
+    assert failed == {"unique_combination_of_columns_stg_pos__lines_txn_id__line_no__business_day": 1}
+
+
+def test_nulls_are_checked_on_the_recent_days_of_a_partitioned_table(tmp_path):
+    """Not-null tests on day-partitioned tables read the recent days' rows (and rows with no
+    day): a null written by a daily run is caught, one in a day written long ago is not read."""
+    data_dir = tmp_path / "nulls"
+    data_dir.mkdir()
+    path = make_warehouse(data_dir)
+    _run(data_dir, "2026-02-04")
+    not_null = "not_null_columns_fct_sales_lines_txn_id__line_no__store_id__sales_day__sku__net_amount__business_day__business_day"
+    _execute(path, "update marts.fct_sales_lines set sku = null where business_day = date '2026-01-05'")
+    assert _failed_tests(data_dir, "fct_sales_lines", "2026-02-04") == {}
+    _execute(path, "update marts.fct_sales_lines set sku = null where business_day = date '2026-02-02'")
+    assert _failed_tests(data_dir, "fct_sales_lines", "2026-02-04") == {not_null: 1}
+    _execute(path, "update marts.fct_sales_lines set sku = 'P1' where sku is null")
+    _execute(path, "update marts.fct_sales_lines set business_day = null where business_day = date '2026-01-05'")
+    assert _failed_tests(data_dir, "fct_sales_lines", "2026-02-04")[not_null] == 1  # a row with no day is read
+
+
+def _failed_tests(data_dir: Path, select: str, as_of: str) -> dict[str, int]:
+    """`dbt test --select <select>`: the failed tests and their failure counts."""
     from dbt.cli.main import dbtRunner
     import json
     from tests.test_dbt_rules import DBT_PROJECT
@@ -351,12 +375,11 @@ def test_uniqueness_of_recent_keys_is_checked_against_the_whole_history(tmp_path
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LOYALTY_DATA_DIR", str(data_dir))
         result = dbtRunner().invoke([
-            "test", "--select", "stg_pos__lines", "--project-dir", str(DBT_PROJECT),
+            "test", "--select", select, "--project-dir", str(DBT_PROJECT),
             "--profiles-dir", str(DBT_PROJECT), "--target-path", str(data_dir / "target"),
             "--log-path", str(data_dir / "logs"),
-            "--vars", json.dumps({"as_of_date": "2026-02-04", "program": load_default_program()})])
-    failed = {r.node.name: r.failures for r in result.result.results if r.status == "fail"}
-    assert failed == {"unique_combination_of_columns_stg_pos__lines_txn_id__line_no__business_day": 1}
+            "--vars", json.dumps({"as_of_date": as_of, "program": load_default_program()})])
+    return {r.node.name: r.failures for r in result.result.results if r.status == "fail"}
 
 
 def test_a_new_as_of_date_in_the_environment_keeps_dbts_partial_parse(tmp_path, monkeypatch):

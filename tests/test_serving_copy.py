@@ -115,7 +115,8 @@ def test_incremental_refresh_recopies_only_the_changed_days(tmp_path, warehouse)
         reader.close()
     _assert_copy_equals_marts(warehouse, serving)
     assert changed.days_recopied == {"fct_sales_lines": [D1, D2, D4]}  # D3 kept as it was
-    assert changed.tables_copied == ["dim_members", "new_mart"]
+    assert changed.tables_copied == ["dim_members", "new_mart"]  # a tier changed; a new table
+    assert changed.tables_unchanged == []
     assert changed.counts == {"dim_members": 3, "fct_sales_lines": 10, "new_mart": 1}
 
     # A changed column list cannot be patched per day: the table is copied whole.
@@ -123,7 +124,8 @@ def test_incremental_refresh_recopies_only_the_changed_days(tmp_path, warehouse)
     _log_build(warehouse, D4, "2025-01-05 07:00:00", [D4], (D4, "2025-01-05 06:00:00"))
     altered = refresh_serving_copy(warehouse, serving_dir)
     _assert_copy_equals_marts(warehouse, serving)
-    assert altered.tables_copied == ["dim_members", "fct_sales_lines", "new_mart"]
+    assert altered.tables_copied == ["fct_sales_lines"]
+    assert altered.tables_unchanged == ["dim_members", "new_mart"]  # same content as the copy's
     assert altered.days_recopied == {}
     assert sorted(p.name for p in serving_dir.iterdir()) == SERVING_ENTRIES  # no leftovers
 
@@ -159,10 +161,49 @@ def test_the_asset_reports_what_was_recopied(tmp_path, warehouse):
          "UPDATE marts.fct_sales_lines SET net_amount = 0 WHERE business_day = DATE '2025-01-03'")
     _log_build(tmp_path / "data" / "warehouse.duckdb", D3, "2025-01-06 06:00:00", [D3], (D3, "2025-01-04 06:00:00"))
     second = materialize()
-    assert second["tables_fully_copied"].value == 2
+    assert second["tables_fully_copied"].value == 0
+    assert second["tables_unchanged"].value == 2
     assert second["business_days_recopied"].value == 1
     assert second["recopied_days"].value == {"fct_sales_lines": ["2025-01-03"]}
     assert second["rows_per_table"].value == {"dim_members": 3, "fct_sales_lines": 12, "retired_mart": 1}
+
+
+def test_whole_tables_are_recopied_only_when_their_content_changed(tmp_path, warehouse):
+    """A table without business days is compared by content fingerprint (kept in the copied
+    table's comment): one changed value, one row swapped for another or a copy without the
+    comment gets it copied; an unchanged table stays, and its Parquet files are the published
+    version's (hard links)."""
+    serving_dir = tmp_path / "serving"
+    refresh_serving_copy(warehouse, serving_dir)
+    first_files = {p.name: p.stat().st_ino for p in (serving_dir / "parquet" / "dim_members").iterdir()}
+    builds = iter(range(6, 12))
+
+    def next_build(*statements: str):
+        _sql(warehouse, *statements)
+        build = (D4, f"2025-01-05 {next(builds):02d}:00:00")
+        previous = _sql_rows(warehouse, "SELECT as_of_date, loaded_through::VARCHAR FROM meta.build_log "
+                                        "ORDER BY finished_at DESC LIMIT 1")[0]
+        _log_build(warehouse, build[0], build[1], [], previous)
+        refreshed = refresh_serving_copy(warehouse, serving_dir)
+        _assert_copy_equals_marts(warehouse, serving_dir / "marts.duckdb")
+        return refreshed
+
+    same = next_build()
+    assert same.tables_copied == [] and same.tables_unchanged == ["dim_members", "retired_mart"]
+    assert {p.name: p.stat().st_ino for p in (serving_dir / "parquet" / "dim_members").iterdir()} == first_files
+    assert next_build("UPDATE marts.dim_members SET tier = 'gold' WHERE member_id = 'M1'").tables_copied == ["dim_members"]
+    swapped = next_build("DELETE FROM marts.dim_members WHERE member_id = 'M2'",
+                         "INSERT INTO marts.dim_members VALUES ('M7', 'silver')")
+    assert swapped.tables_copied == ["dim_members"]
+    assert {p.name: p.stat().st_ino for p in (serving_dir / "parquet" / "dim_members").iterdir()} != first_files
+    with duckdb.connect(str(serving_dir / "marts.duckdb")) as con:
+        con.execute("COMMENT ON TABLE retired_mart IS NULL")  # a copy made before fingerprints
+    assert next_build().tables_copied == ["retired_mart"]
+
+
+def _sql_rows(path: Path, query: str) -> list[tuple]:
+    with duckdb.connect(str(path)) as con:
+        return con.execute(query).fetchall()
 
 
 def test_a_failed_refresh_keeps_the_previous_copy_and_leaves_nothing_behind(tmp_path, warehouse):
@@ -194,7 +235,7 @@ def test_the_copy_is_written_in_the_configured_storage_format(tmp_path, warehous
     assert default.tables_copied == ["dim_members", "fct_sales_lines", "retired_mart"]  # not patched
     _log_build(warehouse, D3, "2025-01-04 07:00:00", [], (D3, "2025-01-04 06:00:00"))  # a build, no day changed
     again = refresh_serving_copy(warehouse, serving_dir)  # same format: incremental as before
-    assert again.tables_copied == ["dim_members", "retired_mart"]
+    assert again.tables_copied == [] and again.tables_unchanged == ["dim_members", "retired_mart"]
     assert again.days_recopied == {"fct_sales_lines": []}
     assert _storage_format(serving) == "v1.4.0+"
     _assert_copy_equals_marts(warehouse, serving)

@@ -24,6 +24,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from tests.test_incremental import REFRESHED_WITH_NOTHING_LEFT
+
 pytestmark = pytest.mark.skipif(
     os.environ.get("LOYALTY_TEST_SPARK") != "1",
     reason="starts a Spark cluster: run with LOYALTY_TEST_SPARK=1 (make test-spark)")
@@ -136,7 +138,9 @@ def _duckdb_tables(data_dir: Path) -> dict[str, tuple[list[str], list[tuple]]]:
         for name in names:
             if name in NOT_COMPARED:
                 continue
-            cursor = con.execute(f"select * from {name}")
+            # a member-keyed model's row for a refreshed member with nothing left exists only
+            # incrementally (DuckDB); readers skip it, and Spark rebuilds those models whole
+            cursor = con.execute(f"select * from {name} where {REFRESHED_WITH_NOTHING_LEFT.get(name, 'true')}")
             columns = [d[0] for d in cursor.description]
             tables[name] = (columns, sorted((tuple(_normal(v) for v in row) for row in cursor.fetchall()), key=repr))
         return tables

@@ -174,9 +174,11 @@ def serving_copy(context: dg.AssetExecutionContext, warehouse: WarehouseResource
         "dagster/row_count": sum(refresh.counts.values()),  # rows of all served tables
         "tables": len(refresh.counts),
         "rows_per_table": dg.MetadataValue.json(refresh.counts),
-        # Incremental refresh: only the differing business days and the tables without one.
+        # Incremental refresh: only the differing business days, and the tables without one whose
+        # content changed.
         "business_days_recopied": sum(len(days) for days in refresh.days_recopied.values()),
         "tables_fully_copied": len(refresh.tables_copied),
+        "tables_unchanged": len(refresh.tables_unchanged),
         "already_level": refresh.already_level,  # it mirrored the latest build: nothing rewritten
         "recopied_days": dg.MetadataValue.json(
             {table: [str(day) for day in days] for table, days in refresh.days_recopied.items()}),
