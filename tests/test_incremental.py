@@ -332,6 +332,57 @@ def test_a_second_run_of_the_same_day_rewrites_nothing(tmp_path):
                                               "where has_new_file")} == {"2026-01-10"}
 
 
+MONTH_END_HISTORY = ("marts.monthly_churn", "intermediate.int_member_tier_changes",
+                     "marts.member_tier_history", "marts.member_tier_movements")
+
+
+def _repeat_a_row_of_each_month_end_history_table(path: Path) -> None:
+    """A mark no build writes (the tables have unique rows): it stays only if a run keeps the table."""
+    for name in MONTH_END_HISTORY:
+        _execute(path, f"insert into {name} select * from {name} limit 1")
+
+
+def _month_end_history_with_a_repeated_row(path: Path) -> set[str]:
+    return {name for name in MONTH_END_HISTORY if _execute(
+        path, f"select count(*) > (select count(*) from (select distinct * from {name})) from {name}")[0][0]}
+
+
+def test_month_end_history_is_kept_mid_month_and_rebuilt_when_it_can_change(tmp_path):
+    """The month-end history tables (materialization month_end_history) read all of history; a run
+    keeps them when no month-end <= D is evaluated again and their SQL is the one they were built
+    with, and rebuilds them when D passes a month-end, when their SQL changed (a stale digest) and
+    when a corrected old file re-evaluates the month-ends after its day."""
+    data_dir = tmp_path / "inc"
+    data_dir.mkdir()
+    path = make_warehouse(data_dir)
+    _record_pos_files(path, "2026-02-06 01:00:00")
+    _run(data_dir, "2026-01-20")
+    assert all(_execute(path, f"select count(*) from {name}")[0][0] > 0 for name in MONTH_END_HISTORY)
+
+    _repeat_a_row_of_each_month_end_history_table(path)
+    assert _month_end_history_with_a_repeated_row(path) == set(MONTH_END_HISTORY)
+    assert not _run(data_dir, "2026-02-02")
+    assert _month_end_history_with_a_repeated_row(path) == set(), "2026-01-31 is a new month-end: rebuilt"
+
+    _repeat_a_row_of_each_month_end_history_table(path)
+    assert not _run(data_dir, "2026-02-04")
+    assert _month_end_history_with_a_repeated_row(path) == set(MONTH_END_HISTORY), "mid-month: kept"
+
+    for name in MONTH_END_HISTORY:
+        _execute(path, f"comment on table {name} is 'month_end_history:an older version'")
+    assert not _run(data_dir, "2026-02-04")
+    assert _month_end_history_with_a_repeated_row(path) == set(), "built with other SQL: rebuilt"
+    _assert_equals_full_refresh(tmp_path, data_dir, "2026-02-04")
+
+    _repeat_a_row_of_each_month_end_history_table(path)
+    _execute(path, "update raw.pos_lines set net_amount = net_amount + 500 where business_day = '2026-01-05'")
+    _execute(path, "update raw.ingested_files set loaded_at = timestamp '2026-02-07 01:00:00' "
+                   "where source = 'pos_lines' and business_day = date '2026-01-05'")
+    assert not _run(data_dir, "2026-02-04")
+    assert _month_end_history_with_a_repeated_row(path) == set(), "a corrected 2026-01-05: rebuilt"
+    _assert_equals_full_refresh(tmp_path, data_dir, "2026-02-04")
+
+
 def test_uniqueness_of_recent_keys_is_checked_against_the_whole_history(tmp_path):
     """The chain-scale uniqueness test reads only the recent days' keys, but a new day that
     repeats an OLD transaction line is still caught."""
@@ -364,6 +415,24 @@ def test_nulls_are_checked_on_the_recent_days_of_a_partitioned_table(tmp_path):
     _execute(path, "update marts.fct_sales_lines set sku = 'P1' where sku is null")
     _execute(path, "update marts.fct_sales_lines set business_day = null where business_day = date '2026-01-05'")
     assert _failed_tests(data_dir, "fct_sales_lines", "2026-02-04")[not_null] == 1  # a row with no day is read
+
+
+def test_a_sales_line_needs_its_transaction_on_the_same_business_day(tmp_path):
+    """The fact's transaction relationship reads the recent days of both tables: a recent line
+    whose txn_id exists only on another day fails it (dbt's relationships test would pass)."""
+    data_dir = tmp_path / "same_day"
+    data_dir.mkdir()
+    path = make_warehouse(data_dir)
+    _run(data_dir, "2026-02-04")
+    relationship = "relationships_on_the_same_day_fct_sales_lines_txn_id__business_day__txn_id__ref_int_pos_transactions_by_day_"
+    assert _failed_tests(data_dir, "fct_sales_lines", "2026-02-04") == {}
+    older_txn = _execute(path, "select txn_id from intermediate.int_pos_transactions_by_day "
+                               "where business_day < date '2026-01-20' order by txn_id limit 1")[0][0]
+    _execute(path, "update marts.fct_sales_lines set txn_id = ?, line_no = 999 where business_day = ("
+                   "select max(business_day) from marts.fct_sales_lines) and line_no = 1 "
+                   "and txn_id = (select min(txn_id) from marts.fct_sales_lines where business_day = ("
+                   "select max(business_day) from marts.fct_sales_lines))", [older_txn])
+    assert _failed_tests(data_dir, "fct_sales_lines", "2026-02-04") == {relationship: 1}
 
 
 def _failed_tests(data_dir: Path, select: str, as_of: str) -> dict[str, int]:

@@ -121,7 +121,9 @@
 
 {#
   on-run-end: record the build when every node succeeded and every incremental model ran
-  (a run of a subset of models must not mark changes as built for the models it skipped).
+  (a run of a subset of models must not mark changes as built for the models it skipped). The
+  month-end history tables (macros/month_end_history.sql) count as incremental: they too rebuild
+  only for the changes the log has not recorded yet.
 #}
 {% macro record_successful_build(results) -%}
     {%- if execute -%}
@@ -129,7 +131,7 @@
         {%- set ran = results | map(attribute='node') | map(attribute='unique_id') | list -%}
         {%- set incremental = graph.nodes.values()
             | selectattr('resource_type', 'equalto', 'model')
-            | selectattr('config.materialized', 'equalto', 'incremental')
+            | selectattr('config.materialized', 'in', ['incremental', 'month_end_history'])
             | map(attribute='unique_id') | list -%}
         {%- set missing = incremental | reject('in', ran) | list -%}
         {%- if not failed and not missing -%}

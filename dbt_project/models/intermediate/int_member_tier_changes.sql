@@ -1,3 +1,5 @@
+{{ config(materialized='month_end_history') }}
+-- depends_on: {{ ref('int_month_ends_to_evaluate') }}
 -- One row per member and month-end evaluation that opens a tier period: the first evaluation
 -- after joining, then each evaluation whose tier differs from the member's evaluation before
 -- it (carried along: its month-end, tier and rank). The one pass over the month-end

@@ -1,8 +1,11 @@
+{{ config(materialized='month_end_history') }}
+-- depends_on: {{ ref('int_month_ends_to_evaluate') }}
 -- Tier history (from the month-end evaluations before D): one row per member and period of an
 -- unchanged tier. A month-end evaluation takes effect the next day (effective_from = month_end + 1),
 -- which is when it starts driving the points multiplier; effective_to is the last day of the
 -- period (null for the current one). The first evaluation after joining opens the history.
--- Rebuilt whole each run from the tier changes (int_member_tier_changes).
+-- Rebuilt whole from the tier changes (int_member_tier_changes) when a month-end is evaluated
+-- again, else kept (materialization month_end_history).
 with changes as (
 
     select

@@ -1,7 +1,10 @@
+{{ config(materialized='month_end_history') }}
+-- depends_on: {{ ref('int_month_ends_to_evaluate') }}
 -- Tier movements: every change of tier between two consecutive month-end evaluations of a
 -- member (before D). upgrade = to a better tier (lower tier_rank), downgrade = to a worse one.
--- Rebuilt whole each run from the tier changes (int_member_tier_changes: the evaluations that
--- changed the tier, with the one before each).
+-- Rebuilt whole from the tier changes (int_member_tier_changes: the evaluations that changed the
+-- tier, with the one before each) when a month-end is evaluated again, else kept
+-- (materialization month_end_history).
 select
     member_id,
     previous_month_end as from_evaluated_on,

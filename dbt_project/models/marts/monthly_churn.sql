@@ -1,3 +1,5 @@
+{{ config(materialized='month_end_history') }}
+-- depends_on: {{ ref('int_month_ends_to_evaluate') }}
 -- Monthly churn at each month-end on or before D: base = members with a purchase in the
 -- retention.churn_window_days days ending on the previous month-end; churned = those of the
 -- base without a purchase in the window ending on this month-end; churn_rate = churned / base
