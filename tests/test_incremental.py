@@ -332,6 +332,53 @@ def test_a_second_run_of_the_same_day_rewrites_nothing(tmp_path):
                                               "where has_new_file")} == {"2026-01-10"}
 
 
+def test_the_member_dimension_recomputes_only_the_members_of_a_corrected_member_file(tmp_path):
+    """The member dimension (versions, as-of, history, PII, dim_members) is member-keyed on
+    int_changed_member_rows. A corrected member file changes M2's row, another drops M3's later
+    row (M3 is active again): only they are recomputed (a mark on M1's history stays), their
+    new state is in every table, and the result equals a full refresh. A corrected file that drops M5's only row leaves nothing to replace M5's rows with:
+    the run stops with FULL_REFRESH_REQUIRED naming M5 and the file, and the rebuild has no M5."""
+    data_dir = tmp_path / "inc"
+    data_dir.mkdir()
+    path = make_warehouse(data_dir)
+    _record_pos_files(path, "2026-02-06 01:00:00")
+    _execute(path, """
+        insert into raw.ingested_files (file_name, source, business_day, sha256, size_bytes, status,
+                                        rows_read, rows_loaded, rows_quarantined, loaded_at)
+        select _source_file, 'members', business_day, 'sha-' || _source_file, 1, 'loaded',
+               count(*), count(*), 0, timestamp '2026-02-06 01:00:00'
+        from raw.members group by _source_file, business_day""")
+    _run(data_dir, "2026-02-04")
+    _execute(path, "update marts.dim_members_history set city = 'kept' where member_id = 'M1'")
+
+    corrected = "members/members_20251201.csv"  # M2's second row: a new city
+    _execute(path, "update raw.members set city = 'Hangzhou' where _source_file = ?", [corrected])
+    cancelled = "members/members_20260110.csv"  # M3's second row (cancelled): dropped
+    _execute(path, "delete from raw.members where _source_file = ?", [cancelled])
+    _execute(path, "update raw.ingested_files set loaded_at = timestamp '2026-02-07 01:00:00' "
+                   "where file_name in (?, ?)", [corrected, cancelled])
+    assert not _run(data_dir, "2026-02-04")
+    assert _execute(path, "select member_id from meta.int_changed_member_rows order by 1") == [("M2",), ("M3",)]
+    assert _execute(path, "select city from marts.dim_members_history where member_id = 'M1'") == [("kept",)]
+    for table in ("intermediate.int_members_as_of", "marts.dim_members"):
+        assert _execute(path, f"select city from {table} where member_id = 'M2'") == [("Hangzhou",)]
+        assert _execute(path, f"select status from {table} where member_id = 'M3'") == [("active",)]
+    _execute(path, "update marts.dim_members_history set city = 'Shanghai' where member_id = 'M1'")
+    _assert_equals_full_refresh(tmp_path, data_dir, "2026-02-04")
+
+    dropped = "members/members_20250501.csv"  # M5's only row
+    _execute(path, "delete from raw.members where _source_file = ?", [dropped])
+    _execute(path, "update raw.ingested_files set loaded_at = timestamp '2026-02-08 01:00:00' "
+                   "where file_name = ?", [dropped])
+    stopped = _run_with(data_dir, "2026-02-04", ())
+    assert not stopped.success
+    assert "FULL_REFRESH_REQUIRED" in str(stopped.exception) and f"member M5 has no member row left after {dropped}" \
+        in str(stopped.exception)
+    assert _run(data_dir, "2026-02-04")
+    for table in ("intermediate.int_member_versions", "marts.dim_members", "restricted.member_pii"):
+        assert _execute(path, f"select count(*) from {table} where member_id = 'M5'") == [(0,)]
+
+
 MONTH_END_HISTORY = ("marts.monthly_churn", "intermediate.int_member_tier_changes",
                      "marts.member_tier_history", "marts.member_tier_movements")
 

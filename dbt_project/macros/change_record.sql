@@ -80,7 +80,9 @@
     - the as-of date is before the last successful build's (days after it would stay);
     - the program configuration changed (every point and tier depends on it);
     - a business day built before has POS file records loaded since and no line left (a
-      partition overwrite has no row to replace the day's rows with).
+      partition overwrite has no row to replace the day's rows with);
+    - a member built before has no member row left after a member file was loaded again (the
+      member-keyed member dimension replaces a member's rows only with new ones).
 #}
 {% macro require_full_refresh_when_needed() -%}
     {%- if execute and not flags.FULL_REFRESH -%}
@@ -109,6 +111,29 @@
             {%- set emptied_day = run_query(emptied).columns[0].values()[0] -%}
             {%- if emptied_day is not none -%}
                 {%- do reasons.append('business day ' ~ emptied_day ~ ' lost all its POS lines') -%}
+            {%- endif -%}
+            {%- set previous_versions = adapter.get_relation(database=warehouse_database(), schema='intermediate',
+                                                             identifier='int_member_versions') -%}
+            {%- if previous_versions is not none -%}
+                {%- set vanished -%}
+                    select min(versions.member_id), min(versions._source_file)
+                    from {{ previous_versions }} as versions
+                    inner join {{ ingested_files_relation() }} as files
+                        on files.file_name = versions._source_file
+                        and files.source = 'members'
+                    where files.loaded_at > {{ sql_timestamp(last['loaded_through']) }}
+                        and not exists (
+                            select 1 from {{ source('raw', 'members') }} as member_rows
+                            where member_rows.member_id = versions.member_id
+                                and member_rows.business_day <= {{ as_of_date() }}
+                                and cast(member_rows.updated_at as date) <= {{ as_of_date() }}
+                        )
+                {%- endset -%}
+                {%- set vanished_member = run_query(vanished).rows[0] -%}
+                {%- if vanished_member[0] is not none -%}
+                    {%- do reasons.append('member ' ~ vanished_member[0] ~ ' has no member row left after '
+                                          ~ vanished_member[1] ~ ' was loaded again') -%}
+                {%- endif -%}
             {%- endif -%}
             {%- if reasons -%}
                 {{ exceptions.raise_compiler_error('FULL_REFRESH_REQUIRED: ' ~ reasons | join('; ') ~ ' (run again with --full-refresh)') }}

@@ -1,31 +1,16 @@
 {{ config(schema='meta') }}
 -- The member part of the record of what changed (macros/change_record.sql): one row per member
--- with member rows new since the last successful build (loaded since, or come into view as D
--- moved), with the card and join date before the change (null: a new member) and now. Empty
--- when there is no previous build (a first build or a full refresh rebuilds every day).
+-- of int_changed_member_rows still known on D, with the card and join date before the change
+-- (null: a new member) and now. Empty when there is no previous build (a first build or a full
+-- refresh rebuilds every day).
 --   attribution_moved  the card or join date changed: the old and new card's lines change member;
---   evaluate_from      month-end tiers from this day on change (a new member, a moved attribution).
-with scope as (
+--   evaluate_from      month-end evaluations from this day on change: the first changed version
+--                      (a back-dated status or consent), or the join date (a new member), or
+--                      the earlier join date (a moved attribution), whichever is first.
+with changed_member_rows as (
 
-    select * from {{ ref('int_build_scope') }}
-
-),
-
-changed_member_rows as (
-
-    select rows.member_id, min(rows.updated_at) as changed_from
-    from {{ ref('stg_members__members') }} as rows
-    left join {{ ingested_files_relation() }} as files
-        on files.file_name = rows._source_file
-        and files.source = 'members'
-    cross join scope
-    where cast(rows.updated_at as date) <= scope.as_of_date
-        -- no previous build: everything is built from scratch, no member counts as changed
-        and scope.previous_as_of_date is not null
-        and (files.loaded_at > scope.previous_loaded_through
-            or rows.business_day > scope.previous_as_of_date
-            or cast(rows.updated_at as date) > scope.previous_as_of_date)
-    group by rows.member_id
+    select member_id, changed_from
+    from {{ ref('int_changed_member_rows') }}
 
 ),
 
@@ -68,9 +53,11 @@ select
     coalesce(before_change.card_no <> now_current.card_no
         or before_change.join_date <> now_current.join_date, false) as attribution_moved,
     case
-        when before_change.member_id is null then now_current.join_date
+        when before_change.member_id is null
+            then least(now_current.join_date, cast(now_current.changed_from as date))
         when before_change.card_no <> now_current.card_no or before_change.join_date <> now_current.join_date
-            then least(before_change.join_date, now_current.join_date)
+            then least(before_change.join_date, now_current.join_date, cast(now_current.changed_from as date))
+        else cast(now_current.changed_from as date)
     end as evaluate_from
 from now_current
 left join before_change

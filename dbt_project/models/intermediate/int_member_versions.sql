@@ -1,9 +1,18 @@
+{{ config(
+    materialized=member_keyed_materialization(),
+    incremental_strategy='delete+insert',
+    unique_key='member_id',
+    on_schema_change='fail'
+) }}
+-- depends_on: {{ ref('int_changed_member_rows') }}
 -- SCD type 2 history of every member: one row per member version known on D (member rows
 -- landed for days <= D with updated_at on or before D). Versions are ordered by updated_at;
 -- several rows with the same updated_at collapse to one (later business_day, later file,
 -- higher row wins, as in int_members_as_of). valid_to is the next version's updated_at.
 -- effective_from is null for a member's first version, so that facts dated before the first
 -- known update (e.g. a sale on join_date before the record's timestamp) still find a version.
+-- Member-keyed (macros/change_record.sql): a run recomputes the members of
+-- int_changed_member_rows, all their versions at once.
 with member_rows as (
 
     select
@@ -14,6 +23,7 @@ with member_rows as (
         ) as duplicate_rank
     from {{ ref('stg_members__members') }}
     where cast(updated_at as date) <= {{ as_of_date() }}
+        and {{ in_members_to_refresh(members='int_changed_member_rows') }}
 
 ),
 

@@ -1,14 +1,24 @@
+{{ config(
+    materialized=member_keyed_materialization(),
+    incremental_strategy='delete+insert',
+    unique_key='member_id',
+    on_schema_change='fail'
+) }}
+-- depends_on: {{ ref('int_members_to_refresh') }}
 -- One row per member as of D, without PII (no name, mobile, address, birth date),
--- with lifetime purchase facts (days <= D).
+-- with lifetime purchase facts (days <= D). Member-keyed on int_members_to_refresh (it holds
+-- the changed members and those whose lifetime figures or purchase days moved).
 with members as (
 
     select * from {{ ref('int_members_as_of') }}
+    where {{ in_members_to_refresh() }}
 
 ),
 
 lifetime as (
 
     select * from {{ ref('int_member_lifetime_sales') }}
+    where {{ in_members_to_refresh() }}
 
 ),
 
@@ -18,6 +28,7 @@ purchase_days as (
     select member_id, first_purchase_date, last_purchase_date
     from {{ ref('int_member_purchase_rhythm') }}
     where purchase_days > 0
+        and {{ in_members_to_refresh() }}
 
 )
 
