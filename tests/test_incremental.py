@@ -380,7 +380,8 @@ def test_the_member_dimension_recomputes_only_the_members_of_a_corrected_member_
 
 
 MONTH_END_HISTORY = ("marts.monthly_churn", "intermediate.int_member_tier_changes",
-                     "marts.member_tier_history", "marts.member_tier_movements")
+                     "marts.member_tier_history", "marts.member_tier_movements",
+                     "intermediate.int_retention_closed_months")
 
 
 def _repeat_a_row_of_each_month_end_history_table(path: Path) -> None:
