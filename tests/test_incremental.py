@@ -10,6 +10,7 @@ names only the corrected day's file as new. The wider history is in test_increme
 from __future__ import annotations
 
 import shutil
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -379,7 +380,7 @@ def test_the_member_dimension_recomputes_only_the_members_of_a_corrected_member_
         assert _execute(path, f"select count(*) from {table} where member_id = 'M5'") == [(0,)]
 
 
-MONTH_END_HISTORY = ("marts.monthly_churn", "intermediate.int_member_tier_changes",
+MONTH_END_HISTORY = ("intermediate.int_member_tier_changes",
                      "marts.member_tier_history", "marts.member_tier_movements",
                      "intermediate.int_retention_closed_months")
 
@@ -409,8 +410,17 @@ def test_month_end_history_is_kept_mid_month_and_rebuilt_when_it_can_change(tmp_
 
     _repeat_a_row_of_each_month_end_history_table(path)
     assert _month_end_history_with_a_repeated_row(path) == set(MONTH_END_HISTORY)
+    # monthly churn is partitioned by month-end: a new month-end is written, the others are kept
+    first_month_end, churned = _execute(path, "select month_end, churned_members from marts.monthly_churn "
+                                              "order by month_end limit 1")[0]
+    _execute(path, "update marts.monthly_churn set churned_members = -1 where month_end = ?", [first_month_end])
     assert not _run(data_dir, "2026-02-02")
     assert _month_end_history_with_a_repeated_row(path) == set(), "2026-01-31 is a new month-end: rebuilt"
+    assert _execute(path, "select month_end, churned_members from marts.monthly_churn where month_end in (?, ?) "
+                          "order by 1", [first_month_end, date(2026, 1, 31)])[0] == (first_month_end, -1)
+    assert _execute(path, "select count(*) from marts.monthly_churn where month_end = ?",
+                    [date(2026, 1, 31)]) == [(1,)]
+    _execute(path, "update marts.monthly_churn set churned_members = ? where month_end = ?", [churned, first_month_end])
 
     _repeat_a_row_of_each_month_end_history_table(path)
     assert not _run(data_dir, "2026-02-04")

@@ -1,6 +1,6 @@
 {#
-  materialized='month_end_history': a whole table over every month-end <= D (monthly churn, the
-  tier changes, the tier history and movements, the retention of closed months) that is rebuilt
+  materialized='month_end_history': a whole table over every month-end <= D (the tier changes,
+  the tier history and movements, the retention of closed months) that is rebuilt
   only when it can have changed:
     - this run evaluates a month-end <= D again (meta.int_month_ends_to_evaluate: a month-end
       reached since the last build, or one on or after an earlier day whose member spend may

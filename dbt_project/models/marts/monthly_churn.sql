@@ -1,9 +1,19 @@
-{{ config(materialized='month_end_history') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy=partition_overwrite_strategy(),
+    unique_key='month_end',
+    partition_by=['month_end'],
+    on_schema_change='fail'
+) }}
 -- depends_on: {{ ref('int_month_ends_to_evaluate') }}
 -- Monthly churn at each month-end on or before D: base = members with a purchase in the
 -- retention.churn_window_days days ending on the previous month-end; churned = those of the
 -- base without a purchase in the window ending on this month-end; churn_rate = churned / base
 -- (null when the base is empty).
+-- Partitioned by month-end: a run evaluates the month-ends of int_month_ends_to_evaluate (one
+-- reached since the last build, or on or after a day whose member spend may have changed) and
+-- reads only the purchase days their windows hold; every month-end <= D has a row, so each
+-- evaluated partition is replaced.
 {%- set window_days = program_number('retention.churn_window_days', min=1) %}
 
 with month_ends as (
@@ -13,6 +23,9 @@ with month_ends as (
         cast({{ dbt.dateadd('day', -1, 'month_start') }} as date) as previous_month_end
     from {{ ref('int_month_ends') }}
     where month_end <= {{ as_of_date() }}
+    {%- if is_incremental() %}
+        and month_end in (select month_end from {{ ref('int_month_ends_to_evaluate') }})
+    {%- endif %}
 
 ),
 
@@ -21,6 +34,10 @@ purchase_days as (
     select distinct member_id, sales_day
     from {{ ref('int_member_daily_sales') }}
     where purchase_transactions > 0
+    {%- if is_incremental() %}
+        -- the first window evaluated starts window_days - 1 days before its previous month-end
+        and sales_day >= (select {{ trailing_window_start(window_days, 'min(previous_month_end)') }} from month_ends)
+    {%- endif %}
 
 ),
 
