@@ -67,29 +67,50 @@ def write_parquet_version(con: duckdb.DuckDBPyConnection, database: str, serving
         previous_days = reusable / table if reusable is not None else None
         if changed is not None and previous_days is not None and previous_days.is_dir():
             _link_days(previous_days, version / table, skip={str(day) for day in changed})
-            days = [str(day) for day in changed]
-            where = f"WHERE {DAY_COLUMN} IN ({', '.join('?' for _ in days)})" if days else "WHERE false"
+            _copy_days(con, source, version / table, days=[str(day) for day in changed])
         else:
-            days, where = [], ""
-        _copy(con, f"SELECT * FROM {source} {where}", version / table, days, by_day=True)
+            _copy_days(con, source, version / table, days=None)
     (version / BUILD_FILE).write_text(json.dumps(build, sort_keys=True))
     return version
 
 
-def _copy(con: duckdb.DuckDBPyConnection, select: str, folder: Path, parameters: list | None = None,
-          by_day: bool = False) -> None:
-    """COPY a query to a folder: one folder per business day, or files of at most ~256 MB."""
+def _copy(con: duckdb.DuckDBPyConnection, select: str, folder: Path) -> None:
+    """COPY a query to a folder, in files of at most ~256 MB (an empty table still gets one file:
+    readers find its schema)."""
     escaped = str(folder).replace("'", "''")
-    if by_day:
-        if not folder.exists():  # a day table with no rows still gets its folder
-            folder.mkdir()
-        # OVERWRITE_OR_IGNORE: the folder may hold the linked days (none of them is rewritten)
-        con.execute(f"COPY ({select}) TO '{escaped}' (FORMAT parquet, PARTITION_BY ({DAY_COLUMN}), "
-                    "OVERWRITE_OR_IGNORE, FILENAME_PATTERN 'part_{i}')", parameters or [])
+    con.execute(f"COPY ({select}) TO '{escaped}' "
+                "(FORMAT parquet, FILE_SIZE_BYTES '256MB', FILENAME_PATTERN 'part_{i}')")
+
+
+def _copy_days(con: duckdb.DuckDBPyConnection, source: str, folder: Path, days: list[str] | None) -> None:
+    """COPY the given business days of a day table (None: all of them) to one folder per day.
+
+    One COPY per calendar month of days: a partitioned write keeps a file open per day, and one
+    over a whole year (380 day folders, 51M lines at 1M members) took 48 s against 25 s by month.
+    """
+    folder.mkdir(exist_ok=True)  # a day table with no rows still gets its folder
+    if days is None:
+        months = con.execute(
+            f"SELECT DISTINCT CAST(date_trunc('month', {DAY_COLUMN}) AS DATE) AS first_day, "
+            f"CAST(date_trunc('month', {DAY_COLUMN}) + INTERVAL 1 MONTH AS DATE) FROM {source} "
+            "ORDER BY 1").fetchall()
+        chunks = [(f"{DAY_COLUMN} >= ? AND {DAY_COLUMN} < ?", [first_day, next_first_day])
+                  for first_day, next_first_day in months if first_day is not None]
+        if any(first_day is None for first_day, _ in months):  # a row with no day: its own folder
+            chunks.append((f"{DAY_COLUMN} IS NULL", []))
     else:
-        # An empty table still gets one file (readers find its schema).
-        con.execute(f"COPY ({select}) TO '{escaped}' "
-                    "(FORMAT parquet, FILE_SIZE_BYTES '256MB', FILENAME_PATTERN 'part_{i}')", parameters or [])
+        by_month: dict[str, list[str]] = {}
+        for day in sorted(days):
+            by_month.setdefault(day[:7], []).append(day)
+        chunks = [(f"{DAY_COLUMN} IN ({', '.join('?' for _ in month_days)})", month_days)
+                  for month_days in by_month.values()]
+    escaped = str(folder).replace("'", "''")
+    for where, parameters in chunks:
+        # OVERWRITE_OR_IGNORE: the folder holds the other chunks' days and the linked days (none
+        # of them is written again)
+        con.execute(f"COPY (SELECT * FROM {source} WHERE {where}) TO '{escaped}' (FORMAT parquet, "
+                    f"PARTITION_BY ({DAY_COLUMN}), OVERWRITE_OR_IGNORE, FILENAME_PATTERN 'part_{{i}}')",
+                    parameters)
 
 
 def _link_days(previous: Path, folder: Path, skip: set[str]) -> None:

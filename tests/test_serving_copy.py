@@ -327,3 +327,24 @@ def test_parquet_day_folders_are_rewritten_only_for_the_changed_days(tmp_path, w
     third = refresh_serving_copy(warehouse, serving_dir).parquet_dir.resolve()
     assert inode(third, "2025-01-01") != shared
     assert _parquet_rows(third, "fct_sales_lines") == expected
+
+
+def test_day_folders_are_written_month_by_month_and_hold_every_row(tmp_path):
+    """A day table is written one COPY per month of days (a year in one partitioned write is twice
+    as slow): whole, every day across months and the rows with no day land in their folders;
+    given days, only those."""
+    from orchestration.serving_parquet import _copy_days
+
+    with duckdb.connect() as con:
+        con.execute("CREATE TABLE lines AS SELECT i AS line, DATE '2025-01-30' + CAST(i % 5 AS INTEGER) "
+                    "AS business_day FROM range(20) t(i) UNION ALL SELECT 99, NULL")
+        whole, some = tmp_path / "whole", tmp_path / "some"
+        _copy_days(con, "lines", whole, days=None)
+        _copy_days(con, "lines", some, days=["2025-02-02", "2025-01-31"])
+        assert sorted(p.name for p in whole.iterdir()) == [
+            "business_day=2025-01-30", "business_day=2025-01-31", "business_day=2025-02-01",
+            "business_day=2025-02-02", "business_day=2025-02-03", "business_day=__HIVE_DEFAULT_PARTITION__"]
+        assert con.execute(f"SELECT count(*), sum(line) FROM read_parquet('{whole}/**/*.parquet')").fetchall() \
+            == con.execute("SELECT count(*), sum(line) FROM lines").fetchall()
+        assert sorted(p.name for p in some.iterdir()) == ["business_day=2025-01-31", "business_day=2025-02-02"]
+        assert con.execute(f"SELECT count(*) FROM read_parquet('{some}/**/*.parquet')").fetchall() == [(8,)]
