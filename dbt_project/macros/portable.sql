@@ -46,25 +46,26 @@
 
 
 {#
-  The exact median of a numeric expression, as an aggregate: with an even count, the mean of the
-  two middle values; nulls ignored (null when none is left). Per adapter (a window pass of
-  row_number and count over every value cost as much as the rest of the purchase rhythms).
+  The median of `value_column` per `partition_by` over the rows of CTE/relation `source`,
+  as a select (columns: the partition columns, median_value, value_count). With an even
+  count, the mean of the two middle values. Portable (row_number + count, no MEDIAN()).
 #}
-{% macro median_of(expr) -%}
-    {{ return(adapter.dispatch('median_of', 'loyalty_warehouse')(expr)) }}
-{%- endmacro %}
-
-{% macro default__median_of(expr) -%}
-    {{ exceptions.raise_compiler_error('no exact median for adapter ' ~ adapter.type() ~ ': add one in macros/portable.sql') }}
-{%- endmacro %}
-
-{% macro duckdb__median_of(expr) -%}
-    median({{ expr }})
-{%- endmacro %}
-
-{# Spark: percentile() is exact (percentile_approx is not) and interpolates between the two middle values. #}
-{% macro spark__median_of(expr) -%}
-    percentile({{ expr }}, 0.5)
+{% macro median_by(source, partition_by, value_column) -%}
+    {%- set keys = partition_by | join(', ') -%}
+    select
+        {{ keys }},
+        cast(avg(cast({{ value_column }} as decimal(18, 4))) as decimal(18, 1)) as median_value,
+        max(value_count) as value_count
+    from (
+        select
+            {{ keys }},
+            {{ value_column }},
+            row_number() over (partition by {{ keys }} order by {{ value_column }}) as value_rank,
+            count(*) over (partition by {{ keys }}) as value_count
+        from {{ source }}
+    ) as ranked_values
+    where value_rank in (floor((value_count + 1) / 2.0), floor((value_count + 2) / 2.0))
+    group by {{ keys }}
 {%- endmacro %}
 
 
