@@ -30,8 +30,8 @@ def latest_build(con: duckdb.DuckDBPyConnection, catalog: str | None = None) -> 
 
 
 def is_up_to_date(con: duckdb.DuckDBPyConnection, as_of: date, program: dict) -> bool:
-    """True when the latest successful build was for `as_of` under `program` and no load record
-    was written after it."""
+    """True when the latest successful build was for `as_of` under `program`, no load record
+    was written after it and no build started after it."""
     has_log = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'meta' "
                           "AND table_name = 'build_log'").fetchall()[0][0]
     if not has_log:
@@ -43,4 +43,14 @@ def is_up_to_date(con: duckdb.DuckDBPyConnection, as_of: date, program: dict) ->
     built_as_of, loaded_through, program_json = rows[0]
     latest_load = con.execute("SELECT max(loaded_at) FROM raw.ingested_files").fetchall()[0][0]
     return (built_as_of == as_of and json.loads(program_json) == program
-            and latest_load == loaded_through)
+            and latest_load == loaded_through and not _unfinished_build_since_last(con))
+
+
+def _unfinished_build_since_last(con: duckdb.DuckDBPyConnection) -> bool:
+    """A dbt build started after the latest successful one finished (meta.build_attempts): it stopped
+    half-way and may have written part of another day's tables."""
+    has_attempts = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'meta' "
+                               "AND table_name = 'build_attempts'").fetchall()[0][0]
+    return bool(has_attempts) and con.execute(
+        "SELECT count(*) FROM meta.build_attempts "
+        "WHERE started_at > (SELECT max(finished_at) FROM meta.build_log)").fetchall()[0][0] > 0

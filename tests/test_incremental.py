@@ -333,6 +333,44 @@ def test_a_second_run_of_the_same_day_rewrites_nothing(tmp_path):
                                               "where has_new_file")} == {"2026-01-10"}
 
 
+def test_a_build_after_an_unfinished_one_for_a_later_day_or_program_rebuilds_everything(tmp_path):
+    """A build that stopped half-way (here: a run of a few models, never logged) for a later day
+    has written that day's partitions; a run for the earlier day would leave them, so it stops
+    with FULL_REFRESH_REQUIRED and the orchestrator's full rebuild drops them. The same for a
+    stopped build under another program. The orchestrator's rerun check sees the stopped build too."""
+    from orchestration.build_log import is_up_to_date
+
+    data_dir = tmp_path / "inc"
+    data_dir.mkdir()
+    path = make_warehouse(data_dir)
+    _record_pos_files(path, "2026-02-06 01:00:00")
+    program = load_default_program()
+    assert not _run(data_dir, "2026-02-04")
+    last_day = "select max(business_day)::varchar from intermediate.int_pos_transactions_by_day"
+    assert _execute(path, last_day) == [("2026-02-02",)]
+
+    stopped = _run_with(data_dir, "2026-02-05", ("--select", "stg_pos__lines", "int_build_scope", "int_days_to_rebuild",
+                                                 "int_pos_transactions_by_day"))
+    assert stopped.success and _execute(path, last_day) == [("2026-02-05",)]
+    con = duckdb.connect(str(path))
+    try:
+        assert not is_up_to_date(con, date(2026, 2, 4), program), "a stopped build since: not up to date"
+    finally:
+        con.close()
+    again = _run_with(data_dir, "2026-02-04", ())
+    assert not again.success and "a build for 2026-02-05 started since the last successful build" \
+        in str(again.exception)
+    assert _run(data_dir, "2026-02-04")
+    assert _execute(path, last_day) == [("2026-02-02",)]
+    assert not _run(data_dir, "2026-02-04"), "after the full rebuild, runs are incremental again"
+
+    other = {**program, "points": {**program["points"], "welcome_bonus": program["points"]["welcome_bonus"] + 10}}
+    # a full rebuild under another program that stopped after its first model
+    assert _run_with(data_dir, "2026-02-04", ("--full-refresh", "--select", "int_build_scope"), program=other).success
+    assert _run(data_dir, "2026-02-04"), "a stopped build under another program: a full rebuild"
+    _assert_equals_full_refresh(tmp_path, data_dir, "2026-02-04")
+
+
 def test_the_member_dimension_recomputes_only_the_members_of_a_corrected_member_file(tmp_path):
     """The member dimension (versions, as-of, history, PII, dim_members) is member-keyed on
     int_changed_member_rows. A corrected member file changes M2's row, another drops M3's later

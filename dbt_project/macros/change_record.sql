@@ -9,6 +9,11 @@
                               fails half-way leaves the previous row in place: the next run sees
                               the same changes again and rebuilds them (every incremental model
                               replaces whole partitions, so building a change twice is harmless).
+    meta.build_attempts       one row per build started (its as-of date and program), written by
+                              the on-run-start hook: a build that started after the last
+                              successful one and did not finish may have written partitions of a
+                              later as-of date or under another program; a run that would not
+                              rewrite them stops (below).
     int_build_scope           one row: this run's as-of date and load horizon, the previous
                               successful build's, and the first month-end to re-evaluate.
     int_days_to_rebuild       the business days this run rewrites, with why.
@@ -42,6 +47,10 @@
     {{ return(api.Relation.create(database=warehouse_database(), schema='meta', identifier='build_log')) }}
 {%- endmacro %}
 
+{% macro build_attempts_relation() -%}
+    {{ return(api.Relation.create(database=warehouse_database(), schema='meta', identifier='build_attempts')) }}
+{%- endmacro %}
+
 
 {# The program configuration as stored in the build log (compared as JSON by the orchestrator). #}
 {% macro program_json() -%}
@@ -51,7 +60,17 @@
 
 {# on-run-start: the build log exists (an empty one means: no successful build yet). #}
 {% macro create_build_log() -%}
-    {%- if execute %}{% do run_query('create schema if not exists meta') %}{% endif %}
+    {%- if execute %}
+        {%- do run_query('create schema if not exists meta') %}
+        {%- set create_attempts -%}
+            create table if not exists {{ build_attempts_relation() }} (
+                as_of_date date,
+                program_json {{ dbt.type_string() }},
+                started_at timestamp
+            )
+        {%- endset %}
+        {%- do run_query(create_attempts) %}
+    {%- endif %}
     create table if not exists {{ build_log_relation() }} (
         as_of_date date,
         loaded_through timestamp,
@@ -82,15 +101,36 @@
     - a business day built before has POS file records loaded since and no line left (a
       partition overwrite has no row to replace the day's rows with);
     - a member built before has no member row left after a member file was loaded again (the
-      member-keyed member dimension replaces a member's rows only with new ones).
+      member-keyed member dimension replaces a member's rows only with new ones);
+    - a build started since the last successful one did not finish, and it was for a later
+      as-of date or under another program (what it wrote this run would not rewrite).
+  Then a run or build records itself in meta.build_attempts (a full refresh too: it may stop
+  half-way; `dbt test` writes no model and is not recorded).
 #}
 {% macro require_full_refresh_when_needed() -%}
     {%- if execute and not flags.FULL_REFRESH -%}
+        {%- set as_of = run_query('select ' ~ as_of_date()).columns[0].values()[0] -%}
+        {%- set reasons = [] -%}
+        {%- set unfinished -%}
+            select distinct as_of_date, program_json
+            from {{ build_attempts_relation() }}
+            where started_at > coalesce(
+                (select max(finished_at) from {{ build_log_relation() }}), {{ sql_timestamp('1900-01-01 00:00:00') }}
+            )
+        {%- endset -%}
+        {%- for attempt in run_query(unfinished).rows -%}
+            {%- if attempt['as_of_date'] > as_of -%}
+                {%- do reasons.append('a build for ' ~ attempt['as_of_date'] ~ ' started since the last successful '
+                                      ~ 'build and did not finish (it may have written days after ' ~ as_of ~ ')') -%}
+            {%- endif -%}
+            {%- if fromjson(attempt['program_json']) != var('program') -%}
+                {%- do reasons.append('a build under another program configuration started since the last '
+                                      ~ 'successful build and did not finish') -%}
+            {%- endif -%}
+        {%- endfor -%}
         {%- set previous = run_query(previous_build()) -%}
         {%- if previous.rows | length > 0 -%}
             {%- set last = previous.rows[0] -%}
-            {%- set as_of = run_query('select ' ~ as_of_date()).columns[0].values()[0] -%}
-            {%- set reasons = [] -%}
             {%- if as_of < last['as_of_date'] -%}
                 {%- do reasons.append('the as-of date ' ~ as_of ~ ' is before the last build (' ~ last['as_of_date'] ~ ')') -%}
             {%- endif -%}
@@ -135,12 +175,17 @@
                                           ~ vanished_member[1] ~ ' was loaded again') -%}
                 {%- endif -%}
             {%- endif -%}
-            {%- if reasons -%}
-                {{ exceptions.raise_compiler_error('FULL_REFRESH_REQUIRED: ' ~ reasons | join('; ') ~ ' (run again with --full-refresh)') }}
-            {%- endif -%}
+        {%- endif -%}
+        {%- if reasons -%}
+            {{ exceptions.raise_compiler_error('FULL_REFRESH_REQUIRED: ' ~ reasons | join('; ') ~ ' (run again with --full-refresh)') }}
         {%- endif -%}
     {%- endif -%}
+    {%- if flags.WHICH in ['run', 'build'] %}
+    insert into {{ build_attempts_relation() }} (as_of_date, program_json, started_at)
+    select {{ as_of_date() }}, {{ sql_string(program_json()) }}, {{ dbt.current_timestamp() }}
+    {%- else %}
     select 1
+    {%- endif %}
 {%- endmacro %}
 
 
