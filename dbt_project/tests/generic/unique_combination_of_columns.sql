@@ -5,8 +5,11 @@
   reprocessed day can neither repeat itself nor repeat an older row. Older keys were checked
   by the runs that built them; a whole-table pass on 50M rows each morning is the cost avoided.
   When recent_column is part of the key, the recent rows are checked among themselves only.
+  With refreshed_members (the change record of a member-keyed model, member_id first in the key),
+  an incremental run on an adapter that replaces members' rows checks the refreshed members'
+  rows only: the others' rows were checked when written, and a run writes no other rows.
 #}
-{% test unique_combination_of_columns(model, combination_of_columns, recent_column=none) %}
+{% test unique_combination_of_columns(model, combination_of_columns, recent_column=none, refreshed_members=none) %}
 {%- set columns = combination_of_columns | join(', ') %}
 {%- if recent_column is none %}
 
@@ -14,6 +17,9 @@ select
     {{ columns }},
     count(*) as occurrences
 from {{ model }}
+{%- if refreshed_members is not none and member_keyed_materialization() == 'incremental' and not flags.FULL_REFRESH %}
+where {{ combination_of_columns[0] }} in (select member_id from {{ refreshed_members }})
+{%- endif %}
 group by {{ columns }}
 having count(*) > 1
 
