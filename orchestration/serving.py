@@ -8,13 +8,15 @@ it, so an open reader keeps the old file until it reconnects.
 The new file starts as a byte copy of the previous one, and only what changed is
 re-copied: tables with a `business_day` column re-copy the days the warehouse's record of
 what changed lists (dbt `meta.int_days_to_rebuild`, when the copy mirrors the build just
-before; a daily run changes a few days of a 50M-line fact), the other tables whole unless
-their content fingerprint (kept in the copied table's comment, so it cannot disagree with
-the copy) is the warehouse table's: the month-end history does not change mid-month. A
-copy that mirrors another build, or none, is copied whole. The result equals a full copy.
+before; a daily run changes a few days of a 50M-line fact), the month-end history (a
+`month_end` column) the month-ends it evaluated (`meta.int_month_ends_to_evaluate`: none
+mid-month, the new one on the first of a month), the other tables whole unless their content
+fingerprint (kept in the copied table's comment, so it cannot disagree with the copy) is the
+warehouse table's. A copy that mirrors another build, or none, is copied whole. The result
+equals a full copy.
 Which build the copy mirrors is kept beside it (marts.state.json), written after the rename.
 
-The Parquet version beside it re-writes the same days (serving_parquet.py).
+The Parquet version beside it re-writes the same days and month-ends (serving_parquet.py).
 
 The file is written in the storage format of LOYALTY_SERVING_STORAGE_VERSION (default
 v1.4.0), which DuckDB 1.4 LTS and 1.5 engines (bundled by most BI drivers) can open. A previous
@@ -33,7 +35,8 @@ import duckdb
 
 from orchestration.build_log import latest_build
 from orchestration.serving_parquet import (
-    DAY_COLUMN, publish_parquet_version, published_build, write_parquet_version,
+    DAY_COLUMN, MONTH_END_COLUMN, partition_column, publish_parquet_version, published_build,
+    write_parquet_version,
 )
 from orchestration.settings import duckdb_config, serving_storage_version
 
@@ -56,6 +59,7 @@ FINGERPRINT_COMMENT = "loyalty-warehouse content fingerprint "
 class ServingRefresh:
     counts: dict[str, int] = field(default_factory=dict)  # rows per served table
     days_recopied: dict[str, list] = field(default_factory=dict)  # table -> business days re-copied
+    month_ends_recopied: dict[str, list] = field(default_factory=dict)  # table -> month-ends re-copied
     tables_copied: list[str] = field(default_factory=list)  # tables copied whole
     tables_unchanged: list[str] = field(default_factory=list)  # whole tables whose content was the copy's
     storage_version: str = ""  # the file's DuckDB storage format, e.g. "v1.4.0+"
@@ -93,8 +97,9 @@ def refresh_serving_copy(warehouse_path: Path, serving_dir: Path,
             mirrored = mirrored_build(serving_dir) if tmp.exists() and target.exists() else None
             result, build = _bring_level(con, warehouse_path, mirrored)
             result.storage_version = wanted
-            parquet_version = write_parquet_version(con, COPY_ALIAS, serving_dir, build, mirrored,
-                                                    result.days_recopied, result.tables_unchanged)
+            parquet_version = write_parquet_version(
+                con, COPY_ALIAS, serving_dir, build, mirrored,
+                {**result.days_recopied, **result.month_ends_recopied}, result.tables_unchanged)
             con.execute("USE memory")
             con.execute(f"DETACH {COPY_ALIAS}")
         os.replace(tmp, target)
@@ -121,8 +126,8 @@ def _already_level(warehouse_path: Path, serving_dir: Path, storage_version: str
     with duckdb.connect(config=duckdb_config()) as con:
         escaped = str(warehouse_path).replace("'", "''")
         con.execute(f"ATTACH '{escaped}' AS warehouse (READ_ONLY)")
-        build, changed_days = _changed_days(con, mirrored)
-        if build != mirrored or changed_days != []:
+        build, changed = _changed_partitions(con, mirrored)
+        if build != mirrored or changed is None or any(changed.values()):
             return None
         _attach(con, target, COPY_ALIAS, None)
         result = ServingRefresh(already_level=True, parquet_dir=parquet)
@@ -168,15 +173,17 @@ def _bring_level(con: duckdb.DuckDBPyConnection, warehouse_path: Path,
     local = con.execute("SELECT current_database()").fetchall()[0][0]
     escaped = str(warehouse_path).replace("'", "''")
     con.execute(f"ATTACH '{escaped}' AS warehouse (READ_ONLY)")
-    build, changed_days = _changed_days(con, mirrored)
+    build, changed = _changed_partitions(con, mirrored)
     source, copy = _columns(con, "warehouse", SERVED_SCHEMA), _columns(con, local, "main")
     for table in sorted(copy.keys() - source.keys()):
         con.execute(f'DROP TABLE "{local}".main."{table}"')
     for table, columns in sorted(source.items()):
         src, dst = f'warehouse.{SERVED_SCHEMA}."{table}"', f'"{local}".main."{table}"'
-        if changed_days is not None and copy.get(table) == columns and DAY_COLUMN in dict(columns):
-            _recopy_days(con, src, dst, changed_days)
-            result.days_recopied[table] = changed_days
+        column = partition_column(dict(columns))
+        if changed is not None and copy.get(table) == columns and column in changed:
+            _recopy_partitions(con, src, dst, column, changed[column])
+            recopied = result.days_recopied if column == DAY_COLUMN else result.month_ends_recopied
+            recopied[table] = changed[column]
         else:
             fingerprint = _fingerprint(con, src)
             if copy.get(table) == columns and _recorded_fingerprint(con, local, table) == fingerprint:
@@ -192,25 +199,29 @@ def _bring_level(con: duckdb.DuckDBPyConnection, warehouse_path: Path,
     return result, build
 
 
-def _changed_days(con: duckdb.DuckDBPyConnection, mirrored: dict | None) -> tuple[dict | None, list | None]:
-    """The warehouse's latest successful build, and the business days changed since the build
-    the copy mirrors: none if it mirrors the latest; the record of what changed if it mirrors the
-    build just before; None (copy whole) otherwise."""
+def _changed_partitions(con: duckdb.DuckDBPyConnection, mirrored: dict | None) -> tuple[dict | None, dict | None]:
+    """The warehouse's latest successful build, and what changed since the build the copy mirrors
+    as {partition column: dates}: the business days and month-ends the record of what changed
+    lists if it mirrors the build just before; none if it mirrors the latest; None (copy whole)
+    otherwise. A warehouse without the month-end record gives no month-ends: those tables go whole."""
     tables = {row[0] for row in con.execute(
         "SELECT table_name FROM duckdb_tables() WHERE database_name = 'warehouse' AND schema_name = 'meta'"
     ).fetchall()}
     build = latest_build(con, "warehouse")
     if build is None or not {"int_build_scope", "int_days_to_rebuild"} <= tables:
         return None, None
+    records = {DAY_COLUMN: "SELECT business_day FROM warehouse.meta.int_days_to_rebuild ORDER BY 1"}
+    if "int_month_ends_to_evaluate" in tables:
+        records[MONTH_END_COLUMN] = "SELECT month_end FROM warehouse.meta.int_month_ends_to_evaluate ORDER BY 1"
     if mirrored == build:
-        return build, []
+        return build, {column: [] for column in records}
     scope = con.execute("SELECT as_of_date::VARCHAR, loaded_through::VARCHAR, previous_as_of_date::VARCHAR, "
                         "previous_loaded_through::VARCHAR FROM warehouse.meta.int_build_scope").fetchall()
     if not scope or {"as_of_date": scope[0][0], "loaded_through": scope[0][1]} != build \
             or {"as_of_date": scope[0][2], "loaded_through": scope[0][3]} != mirrored:
         return build, None
-    return build, [day for (day,) in con.execute(
-        "SELECT business_day FROM warehouse.meta.int_days_to_rebuild ORDER BY 1").fetchall()]
+    return build, {column: [value for (value,) in con.execute(query).fetchall()]
+                   for column, query in records.items()}
 
 
 def _fingerprint(con: duckdb.DuckDBPyConnection, relation: str) -> str:
@@ -230,14 +241,16 @@ def _recorded_fingerprint(con: duckdb.DuckDBPyConnection, database: str, table: 
     return comment[len(FINGERPRINT_COMMENT):] if comment and comment.startswith(FINGERPRINT_COMMENT) else None
 
 
-def _recopy_days(con: duckdb.DuckDBPyConnection, src: str, dst: str, days: list) -> None:
-    """Delete and re-insert the given business days (literal parameters: the scans skip the row
-    groups of other days)."""
-    if not days:
+def _recopy_partitions(con: duckdb.DuckDBPyConnection, src: str, dst: str, column: str, values: list) -> None:
+    """Delete and re-insert the given business days or month-ends (literal parameters: the scans
+    skip the row groups of other dates). A content fingerprint the table carried no longer
+    describes it: it is dropped (a later whole-table comparison then copies it)."""
+    if not values:
         return
-    where = f'"{DAY_COLUMN}" IN ({", ".join("?" for _ in days)})'
-    con.execute(f"DELETE FROM {dst} WHERE {where}", days)
-    con.execute(f"INSERT INTO {dst} SELECT * FROM {src} WHERE {where}", days)
+    where = f'"{column}" IN ({", ".join("?" for _ in values)})'
+    con.execute(f"DELETE FROM {dst} WHERE {where}", values)
+    con.execute(f"INSERT INTO {dst} SELECT * FROM {src} WHERE {where}", values)
+    con.execute(f"COMMENT ON TABLE {dst} IS NULL")
 
 
 def mirrored_build(serving_dir: Path) -> dict | None:

@@ -351,6 +351,20 @@ def test_an_invalid_program_stops_the_run_before_any_model(tmp_path, change, mes
 
 # --------------------------------------------------------------------------- tests of the tests
 
+def test_marts_with_a_month_end_column_are_partitioned_by_month_end(runs):
+    """The serving copy re-copies a mart with a month_end column (and no business_day) only for
+    the month-ends the build evaluated (orchestration/serving.py): such a mart must be
+    partitioned by month-end, so that no other month-end of it changes. Documented columns are
+    the built ones (the test above)."""
+    manifest = json.loads((runs["data_dir"] / "target" / "manifest.json").read_text())
+    month_end_marts = {node["name"]: (node["config"]["materialized"], node["config"].get("partition_by"))
+                       for node in manifest["nodes"].values()
+                       if node["resource_type"] == "model" and node["original_file_path"].startswith("models/marts/")
+                       and "month_end" in node["columns"] and "business_day" not in node["columns"]}
+    assert "member_segment_history" in month_end_marts
+    assert month_end_marts == {name: ("incremental", ["month_end"]) for name in month_end_marts}
+
+
 def test_a_null_in_a_checked_column_fails_the_models_one_not_null_test(runs, tmp_path):
     """Each model has one not_null_columns test (one node, one scan) for all its required
     columns; a null in any of them fails it and names the column."""

@@ -333,14 +333,14 @@ def test_day_folders_are_written_month_by_month_and_hold_every_row(tmp_path):
     """A day table is written one COPY per month of days (a year in one partitioned write is twice
     as slow): whole, every day across months and the rows with no day land in their folders;
     given days, only those."""
-    from orchestration.serving_parquet import _copy_days
+    from orchestration.serving_parquet import _copy_partitions
 
     with duckdb.connect() as con:
         con.execute("CREATE TABLE lines AS SELECT i AS line, DATE '2025-01-30' + CAST(i % 5 AS INTEGER) "
                     "AS business_day FROM range(20) t(i) UNION ALL SELECT 99, NULL")
         whole, some = tmp_path / "whole", tmp_path / "some"
-        _copy_days(con, "lines", whole, days=None)
-        _copy_days(con, "lines", some, days=["2025-02-02", "2025-01-31"])
+        _copy_partitions(con, "lines", whole, "business_day", None)
+        _copy_partitions(con, "lines", some, "business_day", ["2025-02-02", "2025-01-31"])
         assert sorted(p.name for p in whole.iterdir()) == [
             "business_day=2025-01-30", "business_day=2025-01-31", "business_day=2025-02-01",
             "business_day=2025-02-02", "business_day=2025-02-03", "business_day=__HIVE_DEFAULT_PARTITION__"]
@@ -348,3 +348,62 @@ def test_day_folders_are_written_month_by_month_and_hold_every_row(tmp_path):
             == con.execute("SELECT count(*), sum(line) FROM lines").fetchall()
         assert sorted(p.name for p in some.iterdir()) == ["business_day=2025-01-31", "business_day=2025-02-02"]
         assert con.execute(f"SELECT count(*) FROM read_parquet('{some}/**/*.parquet')").fetchall() == [(8,)]
+
+
+def _log_month_ends(path: Path, month_ends: list) -> None:
+    """The build's month-ends to evaluate (dbt meta.int_month_ends_to_evaluate)."""
+    _sql(path, "CREATE OR REPLACE TABLE meta.int_month_ends_to_evaluate (month_end DATE)",
+         *(f"INSERT INTO meta.int_month_ends_to_evaluate VALUES (DATE '{end}')" for end in month_ends))
+
+
+def test_month_end_history_recopies_only_the_month_ends_a_build_evaluated(tmp_path, warehouse):
+    """A table with a month_end column (the month-end history, partitioned by month-end in dbt) is
+    re-copied for the month-ends of meta.int_month_ends_to_evaluate: none mid-month, the new one
+    on the first of a month; its Parquet folders are one per month-end and the others are shared.
+    A warehouse without that record copies the table whole."""
+    _sql(warehouse, """CREATE TABLE marts.member_segment_history AS
+            SELECT 'M' || i AS member_id, DATE '2024-11-30' AS month_end, 'vip' AS segment FROM range(3) r(i)
+            UNION ALL SELECT 'M' || i, DATE '2024-12-31', 'key' FROM range(3) r(i)""")
+    _log_month_ends(warehouse, ["2024-11-30", "2024-12-31"])
+    serving_dir = tmp_path / "serving"
+    first = refresh_serving_copy(warehouse, serving_dir)
+    first_version = first.parquet_dir.resolve()
+    assert sorted(p.name for p in (first_version / "member_segment_history").iterdir()) == [
+        "month_end=2024-11-30", "month_end=2024-12-31"]
+
+    _log_build(warehouse, D4, "2025-01-05 06:00:00", [D3], (D3, "2025-01-04 06:00:00"))
+    _log_month_ends(warehouse, [])  # mid-month: no month-end evaluated
+    mid_month = refresh_serving_copy(warehouse, serving_dir)
+    assert mid_month.month_ends_recopied == {"member_segment_history": []}
+    assert "member_segment_history" not in mid_month.tables_copied + mid_month.tables_unchanged
+    mid_month_version = mid_month.parquet_dir.resolve()
+    assert [next((v / "member_segment_history" / "month_end=2024-12-31").iterdir()).stat().st_ino
+            for v in (first_version, mid_month_version)] == [
+        next((first_version / "member_segment_history" / "month_end=2024-12-31").iterdir()).stat().st_ino] * 2
+
+    _sql(warehouse, "INSERT INTO marts.member_segment_history SELECT 'M' || i, DATE '2025-01-31', 'small' "
+                    "FROM range(2) r(i)")
+    _log_build(warehouse, date(2025, 2, 1), "2025-02-02 06:00:00", [], (D4, "2025-01-05 06:00:00"))
+    _log_month_ends(warehouse, ["2025-01-31"])
+    first_of_month = refresh_serving_copy(warehouse, serving_dir)
+    _assert_copy_equals_marts(warehouse, serving_dir / "marts.duckdb")
+    assert first_of_month.month_ends_recopied == {"member_segment_history": [date(2025, 1, 31)]}
+    version = first_of_month.parquet_dir.resolve()
+
+    def inode(version: Path, month_end: str) -> int:
+        return next((version / "member_segment_history" / f"month_end={month_end}").iterdir()).stat().st_ino
+
+    assert inode(version, "2024-11-30") == inode(mid_month_version, "2024-11-30")  # shared, not rewritten
+    with duckdb.connect() as con:
+        con.execute(f"ATTACH '{warehouse}' AS w (READ_ONLY)")
+        assert con.execute(f"SELECT member_id, month_end, segment FROM read_parquet('{version}/member_segment_history/"
+                           "**/*.parquet', hive_partitioning = true) ORDER BY ALL").fetchall() == \
+            con.execute("SELECT * FROM w.marts.member_segment_history ORDER BY ALL").fetchall()
+
+    _sql(warehouse, "DROP TABLE meta.int_month_ends_to_evaluate",
+         "UPDATE marts.member_segment_history SET segment = 'ordinary' WHERE month_end = DATE '2024-11-30'")
+    _log_build(warehouse, date(2025, 2, 2), "2025-02-03 06:00:00", [], (date(2025, 2, 1), "2025-02-02 06:00:00"))
+    without_record = refresh_serving_copy(warehouse, serving_dir)
+    assert "member_segment_history" in without_record.tables_copied
+    _assert_copy_equals_marts(warehouse, serving_dir / "marts.duckdb")
+

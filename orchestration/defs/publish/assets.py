@@ -174,14 +174,17 @@ def serving_copy(context: dg.AssetExecutionContext, warehouse: WarehouseResource
         "dagster/row_count": sum(refresh.counts.values()),  # rows of all served tables
         "tables": len(refresh.counts),
         "rows_per_table": dg.MetadataValue.json(refresh.counts),
-        # Incremental refresh: only the differing business days, and the tables without one whose
-        # content changed.
+        # Incremental refresh: only the differing business days and month-ends, and the tables
+        # without either whose content changed.
         "business_days_recopied": sum(len(days) for days in refresh.days_recopied.values()),
+        "month_ends_recopied": sum(len(ends) for ends in refresh.month_ends_recopied.values()),
         "tables_fully_copied": len(refresh.tables_copied),
         "tables_unchanged": len(refresh.tables_unchanged),
         "already_level": refresh.already_level,  # it mirrored the latest build: nothing rewritten
         "recopied_days": dg.MetadataValue.json(
             {table: [str(day) for day in days] for table, days in refresh.days_recopied.items()}),
+        "recopied_month_ends": dg.MetadataValue.json(
+            {table: [str(end) for end in ends] for table, ends in refresh.month_ends_recopied.items()}),
         **previews,
     })
 
