@@ -1,8 +1,8 @@
 """p(alive), expected purchase days and CLV: the buy-till-you-die models fitted with pymc-marketing.
 
 BG/NBD on each member's purchase days (frequency, recency, age in days) and Gamma-Gamma on the
-average net spend per purchase day (dbt mart member_rfm_summary), fitted by maximum a posteriori on a sample and
-used to predict for every member. No Dagster here: the insights asset calls `fit_and_predict`,
+average net spend per purchase day (dbt mart member_rfm_summary), fitted by maximum a posteriori on a sample;
+every member is then scored with the fitted parameters (clv_scoring.py). No Dagster here: the insights asset calls `fit_and_predict`,
 the holdout test calls it on simulated members with known purchase rates.
 """
 
@@ -18,6 +18,8 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
+
+from orchestration.clv_scoring import PurchaseHistory, expected_purchases, lifetime_value, probability_alive
 
 # The summary columns the dbt mart member_rfm_summary provides.
 SUMMARY_COLUMNS = ["member_id", "frequency", "recency_days", "age_days", "average_spend"]
@@ -83,33 +85,32 @@ def fit_and_predict(summary: pd.DataFrame, *, sample_members: int, prediction_da
     if members.empty:
         return ClvResult(predictions, fits, time.monotonic() - started)
     rng = np.random.default_rng(seed)
-    with _quiet_pymc():
-        from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
+    reused = {fit.name: fit for fit in reused_fits or []}
+    history = PurchaseHistory(frequency=members["frequency"].to_numpy(), recency=members["recency"].to_numpy(),
+                              age=members["T"].to_numpy())
+    bg_fit = reused.get("BG/NBD") or _fit("BG/NBD", members[["customer_id", "frequency", "recency", "T"]],
+                                          sample_members, rng)
+    fits.append(bg_fit)
+    if not bg_fit.converged:  # never invented values: p_alive and CLV stay null
+        return ClvResult(predictions, fits, time.monotonic() - started)
+    predictions["p_alive"] = probability_alive(history, bg_fit.parameters)
+    predictions["expected_purchase_days"] = expected_purchases(history, bg_fit.parameters, prediction_days)
 
-        reused = {fit.name: fit for fit in reused_fits or []}
-        transactions = members[["customer_id", "frequency", "recency", "T"]]
-        bg_fit, bg_model = _fit_or_reuse("BG/NBD", BetaGeoModel, transactions, sample_members, rng, reused)
-        fits.append(bg_fit)
-        if not bg_fit.converged:  # never invented values: p_alive and CLV stay null
-            return ClvResult(predictions, fits, time.monotonic() - started)
-        predictions["p_alive"] = _per_member(bg_model.expected_probability_alive(data=transactions))
-        predictions["expected_purchase_days"] = _per_member(
-            bg_model.expected_purchases(data=transactions, future_t=prediction_days))
-
-        # Gamma-Gamma needs repeat purchases with a positive average spend (net of returns)
-        scorable = members[(members["frequency"] > 0) & (members["monetary_value"] > 0)]
-        if scorable.empty:
-            fits.append(ModelFit("Gamma-Gamma", 0, False, "no member with a repeat purchase and a "
-                                 "positive average spend"))
-            return ClvResult(predictions, fits, time.monotonic() - started)
-        spend = scorable[["customer_id", "frequency", "monetary_value"]]
-        gg_fit, gg_model = _fit_or_reuse("Gamma-Gamma", GammaGammaModel, spend, sample_members, rng, reused)
-        fits.append(gg_fit)
-        if gg_fit.converged:
-            clv = _per_member(gg_model.expected_customer_lifetime_value(
-                transaction_model=bg_model, data=scorable, future_t=clv_months,
-                discount_rate=monthly_discount, time_unit="D"))
-            predictions.loc[scorable.index, "clv"] = clv
+    # Gamma-Gamma needs repeat purchases with a positive average spend (net of returns)
+    scorable = ((members["frequency"] > 0) & (members["monetary_value"] > 0)).to_numpy()
+    if not scorable.any():
+        fits.append(ModelFit("Gamma-Gamma", 0, False, "no member with a repeat purchase and a "
+                             "positive average spend"))
+        return ClvResult(predictions, fits, time.monotonic() - started)
+    gg_fit = reused.get("Gamma-Gamma") or _fit(
+        "Gamma-Gamma", members.loc[scorable, ["customer_id", "frequency", "monetary_value"]], sample_members, rng)
+    fits.append(gg_fit)
+    if gg_fit.converged:
+        scorable_history = PurchaseHistory(history.frequency[scorable], history.recency[scorable],
+                                           history.age[scorable])
+        predictions.loc[scorable, "clv"] = lifetime_value(
+            scorable_history, members["monetary_value"].to_numpy()[scorable], bg_fit.parameters,
+            gg_fit.parameters, months=clv_months, monthly_discount=monthly_discount)
     return ClvResult(predictions, fits, time.monotonic() - started)
 
 
@@ -119,23 +120,17 @@ def _sample(frame: pd.DataFrame, size: int, rng: np.random.Generator) -> pd.Data
     return frame.iloc[np.sort(rng.choice(len(frame), size=size, replace=False))].reset_index(drop=True)
 
 
-def _fit_or_reuse(name: str, model_class, data: pd.DataFrame, sample_members: int,
-                  rng: np.random.Generator, reused: dict[str, ModelFit]):
-    """The model fitted on a sample of `data`, or built on all of it with a reused fit's parameters."""
-    if name not in reused:
+def _fit(name: str, data: pd.DataFrame, sample_members: int, rng: np.random.Generator) -> ModelFit:
+    """One model fitted with pymc-marketing on a sample of `data` (imported here: a day that
+    reuses a fit never loads pymc)."""
+    with _quiet_pymc():
+        from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
+
+        model_class = {"BG/NBD": BetaGeoModel, "Gamma-Gamma": GammaGammaModel}[name]
         return _fit_map(name, model_class, _sample(data, sample_members, rng))
-    import arviz as az
-    import xarray as xr
-
-    fit = reused[name]
-    model = model_class(data=data)
-    model.build_model()  # the predictions read the model's coordinates and the posterior below
-    model.idata = az.InferenceData(posterior=xr.Dataset(
-        {parameter: (("chain", "draw"), [[value]]) for parameter, value in fit.parameters.items()}))
-    return fit, model
 
 
-def _fit_map(name: str, model_class, data: pd.DataFrame):
+def _fit_map(name: str, model_class, data: pd.DataFrame) -> ModelFit:
     """Maximum a posteriori with the optimiser's own verdict (pymc.find_MAP's raw result)."""
     import pymc as pm
 
@@ -143,22 +138,17 @@ def _fit_map(name: str, model_class, data: pd.DataFrame):
         model = model_class(data=data)
         model.build_model()
         point, raw = pm.find_MAP(model=model.model, return_raw=True, progressbar=False)
-        # the library's own MAP fit, started at the optimum: its InferenceData for predictions
+        # the library's own MAP fit, started at the optimum: its parameters as it names them
         model.fit(method="map", start=point, progressbar=False)
         posterior = model.idata.posterior
         parameters = {name: float(posterior[name].mean()) for name in posterior.data_vars
                       if posterior[name].ndim == 2}
     except Exception as exc:  # noqa: BLE001 — a failed fit is a warning, not a failed run
-        return ModelFit(name, len(data), False, f"{type(exc).__name__}: {exc}"), None
+        return ModelFit(name, len(data), False, f"{type(exc).__name__}: {exc}")
     finite = all(math.isfinite(value) and value > 0 for value in parameters.values())
     converged = bool(raw.success) and finite
     message = str(raw.message) if finite else f"parameters not finite and positive: {parameters}"
-    return ModelFit(name, len(data), converged, message, parameters), model
-
-
-def _per_member(values) -> np.ndarray:
-    """The point estimate per customer from an (chain, draw, customer_id) array."""
-    return np.asarray(values.mean(dim=[dim for dim in values.dims if dim != "customer_id"]))
+    return ModelFit(name, len(data), converged, message, parameters)
 
 
 class _quiet_pymc:

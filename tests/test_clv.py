@@ -141,6 +141,42 @@ def test_the_recorded_fits_score_a_later_day_as_the_fit_itself_did(holdout):
     assert rescored.seconds < result.seconds
 
 
+def test_the_scores_equal_pymc_marketings_own_predictions(holdout):
+    """clv_scoring's closed forms give what pymc-marketing's models predict with the same
+    parameters, member for member (the library stays the reference for the formulas)."""
+    import arviz as az
+    import xarray as xr
+    from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
+
+    members, result = holdout
+    parameters = {fit.name: fit.parameters for fit in result.fits}
+
+    def library_model(model_class, data, fitted):
+        model = model_class(data=data)
+        model.build_model()
+        model.idata = az.InferenceData(posterior=xr.Dataset(
+            {name: (("chain", "draw"), [[value]]) for name, value in fitted.items()}))
+        return model
+
+    data = pd.DataFrame({"customer_id": np.arange(len(members)),
+                         "frequency": members["frequency"].astype(float),
+                         "recency": members["recency_days"].astype(float),
+                         "T": members["age_days"].astype(float),
+                         "monetary_value": members["average_spend"].astype(float)})
+    bg = library_model(BetaGeoModel, data[["customer_id", "frequency", "recency", "T"]], parameters["BG/NBD"])
+    np.testing.assert_allclose(result.predictions["p_alive"],
+                               bg.expected_probability_alive(data=data).values.ravel(), rtol=1e-9)
+    np.testing.assert_allclose(result.predictions["expected_purchase_days"],
+                               bg.expected_purchases(data=data, future_t=HOLDOUT_DAYS).values.ravel(), rtol=1e-9)
+    scorable = data[(data["frequency"] > 0) & (data["monetary_value"] > 0)].copy()
+    gg = library_model(GammaGammaModel, scorable[["customer_id", "frequency", "monetary_value"]],
+                       parameters["Gamma-Gamma"])
+    library_clv = gg.expected_customer_lifetime_value(transaction_model=bg, data=scorable, future_t=12,
+                                                      discount_rate=0.01, time_unit="D")
+    np.testing.assert_allclose(result.predictions.loc[scorable.index, "clv"], library_clv.values.ravel(),
+                               rtol=1e-9)
+
+
 def test_fits_are_reused_for_the_configured_days_only_when_they_converged_under_the_same_settings():
     settings = {"fit_sample_members": 20000, "refit_every_days": 7}
     converged = [ModelFit("BG/NBD", 10, True, "ok", {"r": 1.0}), ModelFit("Gamma-Gamma", 8, True, "ok", {"p": 2.0})]
