@@ -14,6 +14,7 @@ from ingestion.contract import SOURCES_BY_NAME
 from ingestion.load import ingest_source
 from ingestion.sink import WarehouseSink
 from quality.ingest_suites import validate_batch
+from quality.suites import validate_tier_list
 
 POS_HEADER = "txn_id,line_no,store_id,txn_ts,card_no,sku,category,qty,unit_price,discount,net_amount\n"
 STORES = "store_id,name,city,opened_on,closed_on\nS001,一店,上海,2020-01-01,\n"
@@ -68,6 +69,21 @@ def test_ge_suite_fails_with_counts_on_rows_that_break_the_contract():
     assert failed[("expect_column_values_to_not_be_in_set", "qty")] == 1
     assert failed[("expect_column_values_to_be_in_set", "_day_ok")] == 1
     assert ("expect_compound_columns_to_be_unique", "txn_id,line_no") in failed
+
+
+def test_a_suite_validates_its_batch_without_hashing_every_cell(monkeypatch):
+    """GX's batch fingerprint (a hash of the whole frame, unused here) is off: quality/suites.py."""
+    from great_expectations.execution_engine import pandas_execution_engine
+
+    def fingerprint(frame):
+        raise AssertionError("GX hashed the batch")
+
+    monkeypatch.setattr(pandas_execution_engine, "hash_pandas_dataframe", fingerprint)
+    frame = pd.DataFrame({
+        "member_id": ["M1", "M2"], "card_no": ["C1", "C2"], "tier": ["charm", "charm"],
+        "segment": ["vip", "small"], "trailing_spend": [10.0, 0.0], "trailing_transactions": [1, 0],
+        "points_balance": [1, 0], "as_of": ["2025-03-01", "2025-03-01"]})
+    assert validate_tier_list(frame, "2025-03-01", ["charm"]).success
 
 
 def test_configured_encoding_aliases_and_extra_columns(tmp_path, monkeypatch):
