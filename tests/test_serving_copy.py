@@ -17,6 +17,8 @@ from orchestration.defs.resources import WarehouseResource
 
 D1, D2, D3, D4 = (date(2025, 1, day) for day in (1, 2, 3, 4))
 SERVING_ENTRIES = ["marts.duckdb", "marts.state.json", "parquet", "parquet.versions"]
+SERVING_ENTRIES_WITH_SPARE = ["marts.changes.json", "marts.duckdb", "marts.spare.duckdb", "marts.spare.state.json",
+                              "marts.state.json", "parquet", "parquet.versions"]
 
 
 def _sql(path: Path, *statements: str) -> None:
@@ -124,10 +126,13 @@ def test_incremental_refresh_recopies_only_the_changed_days(tmp_path, warehouse)
     _log_build(warehouse, D4, "2025-01-05 07:00:00", [D4], (D4, "2025-01-05 06:00:00"))
     altered = refresh_serving_copy(warehouse, serving_dir)
     _assert_copy_equals_marts(warehouse, serving)
-    assert altered.tables_copied == ["fct_sales_lines"]
-    assert altered.tables_unchanged == ["dim_members", "new_mart"]  # same content as the copy's
+    # patched from the spare (the first build's copy, closed by its reader): the tables changed
+    # since that build are copied too, and those the published copy had are linked in Parquet
+    assert altered.from_spare
+    assert altered.tables_copied == ["dim_members", "fct_sales_lines", "new_mart"]
+    assert altered.parquet_unchanged == ["dim_members", "new_mart"]  # same content as the published copy's
     assert altered.days_recopied == {}
-    assert sorted(p.name for p in serving_dir.iterdir()) == SERVING_ENTRIES  # no leftovers
+    assert sorted(p.name for p in serving_dir.iterdir()) == SERVING_ENTRIES_WITH_SPARE  # no leftovers
 
 
 def test_a_copy_of_an_older_build_is_copied_whole(tmp_path, warehouse):
@@ -197,7 +202,8 @@ def test_whole_tables_are_recopied_only_when_their_content_changed(tmp_path, war
     assert swapped.tables_copied == ["dim_members"]
     assert {p.name: p.stat().st_ino for p in (serving_dir / "parquet" / "dim_members").iterdir()} != first_files
     with duckdb.connect(str(serving_dir / "marts.duckdb")) as con:
-        con.execute("COMMENT ON TABLE retired_mart IS NULL")  # a copy made before fingerprints
+        con.execute("COMMENT ON TABLE retired_mart IS NULL")  # a copy made before fingerprints (and spares)
+    (serving_dir / "marts.spare.duckdb").unlink()
     assert next_build().tables_copied == ["retired_mart"]
 
 
@@ -243,7 +249,7 @@ def test_the_copy_is_written_in_the_configured_storage_format(tmp_path, warehous
     monkeypatch.setenv("LOYALTY_SERVING_STORAGE_VERSION", "v0.0.1-typo")
     with pytest.raises(ValueError, match="LOYALTY_SERVING_STORAGE_VERSION='v0.0.1-typo'"):
         refresh_serving_copy(warehouse, serving_dir)
-    assert sorted(p.name for p in serving_dir.iterdir()) == SERVING_ENTRIES
+    assert sorted(p.name for p in serving_dir.iterdir()) == SERVING_ENTRIES_WITH_SPARE
     assert _storage_format(serving) == "v1.4.0+"
 
 
@@ -407,3 +413,57 @@ def test_month_end_history_recopies_only_the_month_ends_a_build_evaluated(tmp_pa
     assert "member_segment_history" in without_record.tables_copied
     _assert_copy_equals_marts(warehouse, serving_dir / "marts.duckdb")
 
+
+
+READER = """
+import sys, duckdb
+con = duckdb.connect(sys.argv[1], read_only=True)
+print("open", flush=True)
+sys.stdin.readline()
+print(con.execute("SELECT count(*) FROM fct_sales_lines").fetchall()[0][0], flush=True)
+"""
+
+
+def test_the_copy_before_the_current_one_is_patched_unless_a_reader_still_holds_it(tmp_path, warehouse):
+    """Each refresh keeps the replaced copy as the spare and the next one patches it with the two
+    builds' changed days, instead of a byte copy of the current file. A BI tool (another process)
+    that opened a copy before it became the spare keeps it: that refresh byte-copies instead."""
+    import subprocess
+    import sys
+
+    serving_dir = tmp_path / "serving"
+    serving = serving_dir / "marts.duckdb"
+    loaded = iter(range(6, 20))
+
+    def build(days: list, *statements: str):
+        _sql(warehouse, *statements)
+        previous = _sql_rows(warehouse, "SELECT as_of_date, loaded_through::VARCHAR FROM meta.build_log "
+                                        "ORDER BY finished_at DESC LIMIT 1")[0]
+        _log_build(warehouse, D4, f"2025-01-05 {next(loaded):02d}:00:00", days, previous)
+        refreshed = refresh_serving_copy(warehouse, serving_dir)
+        _assert_copy_equals_marts(warehouse, serving)
+        return refreshed
+
+    assert not refresh_serving_copy(warehouse, serving_dir).from_spare  # the first copy
+    second = build([D1], "UPDATE marts.fct_sales_lines SET member_id = 'M8' WHERE business_day = DATE '2025-01-01'")
+    assert not second.from_spare and second.days_recopied == {"fct_sales_lines": [D1]}  # no spare yet
+    third = build([D3], "INSERT INTO marts.fct_sales_lines VALUES ('T9', 1, 'M1', 1.00, DATE '2025-01-03')")
+    assert third.from_spare and third.days_recopied == {"fct_sales_lines": [D1, D3]}  # the spare lacked D1 too
+
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(serving)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert reader.stdout.readline().strip() == "open"  # holds the third build's copy
+        fourth = build([D2], "DELETE FROM marts.fct_sales_lines WHERE business_day = DATE '2025-01-02'")
+        assert fourth.from_spare and fourth.days_recopied == {"fct_sales_lines": [D2, D3]}
+        fifth = build([D1], "UPDATE marts.fct_sales_lines SET member_id = 'M7' WHERE business_day = DATE '2025-01-01'")
+        assert not fifth.from_spare  # the spare is the reader's copy: left alone
+        assert fifth.days_recopied == {"fct_sales_lines": [D1]}
+        reader.stdin.write("\n")
+        reader.stdin.flush()
+        assert int(reader.stdout.readline()) == 13  # the third build's rows, untouched
+    finally:
+        reader.kill()
+        reader.wait()
+    sixth = build([D3], "DELETE FROM marts.fct_sales_lines WHERE txn_id = 'T9'")
+    assert sixth.from_spare and sixth.days_recopied == {"fct_sales_lines": [D1, D3]}
