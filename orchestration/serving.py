@@ -122,7 +122,7 @@ def refresh_serving_copy(warehouse_path: Path, serving_dir: Path,
         (serving_dir / SPARE_STATE_FILE).unlink(missing_ok=True)
         (serving_dir / CHANGES_FILE).unlink(missing_ok=True)
         previous = mirrored_build(serving_dir)
-        if target.exists() and previous is not None:
+        if target.exists() and not Path(f"{target}.wal").exists() and previous is not None:
             os.link(target, next_spare)
             os.replace(next_spare, serving_dir / SPARE_FILE)
             (serving_dir / SPARE_STATE_FILE).write_text(json.dumps(previous, sort_keys=True))
@@ -162,9 +162,9 @@ def _start_from_spare(con: duckdb.DuckDBPyConnection, serving_dir: Path, tmp: Pa
     os.replace(spare, tmp)
     try:
         if _storage_format(con, tmp) != wanted:
-            raise duckdb.IOException("another storage format")
+            raise duckdb.Error("another storage format")
         _attach(con, tmp, COPY_ALIAS, storage_version)
-    except duckdb.IOException:  # held open by a reader (or another format): leave it to its reader
+    except duckdb.Error:  # held open by a reader, another format, unreadable: leave it to its reader
         tmp.unlink()
         return None
     return changes["partitions"]
@@ -248,9 +248,10 @@ def _bring_level(con: duckdb.DuckDBPyConnection, warehouse_path: Path, mirrored:
     build, changed = _changed_partitions(con, mirrored)
     result.changes = changed
     if changed is not None and carried is not None:
-        # both partition columns are dates (ISO strings in the changes file)
-        changed = {column: sorted({*values, *(date.fromisoformat(value) for value in carried.get(column, []))})
-                   for column, values in changed.items()}
+        # both partition columns are dates (ISO strings in the changes file); a column the spare's
+        # record lacks (written before the warehouse had it) is not derivable: its tables go whole
+        changed = {column: sorted({*values, *(date.fromisoformat(value) for value in carried[column])})
+                   for column, values in changed.items() if column in carried}
     source, copy = _columns(con, "warehouse", SERVED_SCHEMA), _columns(con, local, "main")
     for table in sorted(copy.keys() - source.keys()):
         con.execute(f'DROP TABLE "{local}".main."{table}"')
