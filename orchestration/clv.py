@@ -72,7 +72,7 @@ def fit_and_predict(summary: pd.DataFrame, *, sample_members: int, prediction_da
     if missing:
         raise ValueError(f"the RFM summary lacks columns {missing}")
     members = pd.DataFrame({
-        # positions, not member ids: the library aligns every prediction on them (strings cost seconds)
+        # positions, not member ids: the library's fit wants a customer id (strings cost seconds)
         "customer_id": np.arange(len(summary)),
         "frequency": summary["frequency"].astype("float64").to_numpy(),
         "recency": summary["recency_days"].astype("float64").to_numpy(),
