@@ -63,8 +63,8 @@ def write_csv(con: duckdb.DuckDBPyConnection, sql: str, target: Path) -> int:
     """Deterministic CSV (ordered rows, fixed formats): same data, same bytes."""
     target.parent.mkdir(parents=True, exist_ok=True)
     escaped = str(target).replace("'", "''")
-    con.execute(f"COPY ({sql}) TO '{escaped}' (FORMAT csv, HEADER true, DELIMITER ',')")
-    return con.execute(f"SELECT count(*) FROM ({sql})").fetchall()[0][0]
+    # COPY returns the number of rows it wrote: no second run of the query to count them
+    return con.execute(f"COPY ({sql}) TO '{escaped}' (FORMAT csv, HEADER true, DELIMITER ',')").fetchall()[0][0]
 
 
 def stage_extract(con: duckdb.DuckDBPyConnection, sql: str, outbox_dir: Path, as_of: str,

@@ -4,8 +4,8 @@
   to tell dbt Core from the Fusion engine. The dbt it runs is this interpreter's
   (`dbt_executable()`), so the installed dbt-core package says the same for free.
 - A dbt adapter in the Dagster process: dagster-dbt opens one before each invocation for its
-  optional row-count and column-metadata fetches. This project fetches neither (the row counts
-  come from `with_row_counts`, after dbt lets go of the DuckDB file), so none is opened;
+  optional row-count and column-metadata fetches. This project fetches neither (each model's
+  post-hook logs its row count: macros/row_counts.sql), so none is opened;
   dagster-dbt handles a missing adapter (as under Fusion) by skipping those fetches.
 """
 
