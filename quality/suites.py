@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from quality.frames import pandas_frame
+
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
 import great_expectations as gx  # noqa: E402  (analytics must be off before import)
@@ -127,14 +129,14 @@ def read_staged_tier_list(path: str) -> pd.DataFrame:
     import duckdb
 
     escaped = path.replace("'", "''")
-    return duckdb.sql(f"""
+    return pandas_frame(duckdb.sql(f"""
         SELECT member_id, card_no, tier, segment,
                CAST(trailing_spend AS DOUBLE) AS trailing_spend,
                CAST(trailing_transactions AS BIGINT) AS trailing_transactions,
                CAST(points_balance AS BIGINT) AS points_balance,
                as_of
         FROM read_csv('{escaped}', all_varchar = true, header = true)
-    """).df()
+    """))
 
 
 def validate_tier_list(frame: pd.DataFrame, as_of: str, tier_names: list[str]) -> SuiteOutcome:
@@ -151,11 +153,11 @@ def read_staged_lapsed(path: str) -> pd.DataFrame:
     import duckdb
 
     escaped = path.replace("'", "''")
-    return duckdb.sql(f"""
+    return pandas_frame(duckdb.sql(f"""
         SELECT * REPLACE (CAST(days_since_last_purchase AS BIGINT) AS days_since_last_purchase,
                           CAST(p_alive AS DOUBLE) AS p_alive)
         FROM read_csv('{escaped}', all_varchar = true, header = true)
-    """).df()
+    """))
 
 
 def validate_lapsed_extract(frame: pd.DataFrame, as_of: str, mobile_pattern: str) -> SuiteOutcome:
@@ -187,12 +189,12 @@ def read_staged_upgrade_nudges(path: str) -> pd.DataFrame:
     import duckdb
 
     escaped = path.replace("'", "''")
-    return duckdb.sql(f"""
+    return pandas_frame(duckdb.sql(f"""
         SELECT * REPLACE (CAST(spend_gap AS DOUBLE) AS spend_gap,
                           CAST(transactions_gap AS BIGINT) AS transactions_gap,
                           CAST(segment_gap AS DOUBLE) AS segment_gap)
         FROM read_csv('{escaped}', all_varchar = true, header = true)
-    """).df()
+    """))
 
 
 def validate_upgrade_nudges(frame: pd.DataFrame, as_of: str, tier_names: list[str],

@@ -14,6 +14,7 @@ from orchestration.build_log import latest_build
 from orchestration.defs.partitions import ONE_DAY_PER_RUN, WAREHOUSE_POOL, business_days
 from orchestration.defs.resources import WarehouseResource
 from orchestration.settings import load_program
+from quality.frames import pandas_frame
 
 MEMBER_CLV = dg.AssetKey(["marts", "member_clv"])
 RFM_SUMMARY = dg.AssetKey(["marts", "member_rfm_summary"])
@@ -51,8 +52,8 @@ def member_clv(context: dg.AssetExecutionContext, warehouse: WarehouseResource) 
             context.log.info("member_clv: already scored for this build; nothing refitted")
             return _result(recorded["fits"], recorded["seconds"], refitted=False,
                            fitted_as_of=recorded["fitted_as_of"])
-        summary = con.execute("SELECT member_id, frequency, recency_days, age_days, average_spend "
-                              "FROM marts.member_rfm_summary ORDER BY member_id").df()
+        summary = pandas_frame(con.sql("SELECT member_id, frequency, recency_days, age_days, average_spend "
+                                       "FROM marts.member_rfm_summary ORDER BY member_id"))
     # the models' parameters move little from one day to the next; fitting costs most of the scoring
     reused = clv.fits_to_reuse(recorded, context.partition_key, settings)
     fitted_as_of = recorded["fitted_as_of"] if reused else context.partition_key
