@@ -12,6 +12,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pytest
 from dagster._core.instance.ref import InstanceRef
 
 from conftest import REPO_ROOT
@@ -23,6 +24,7 @@ def _dbt_events(instance: dg.DagsterInstance, run_id: str) -> list:
     return [r.event_log_entry for r in records if r.event_log_entry.step_key == "loyalty_dbt_models"]
 
 
+@pytest.mark.slow  # its own CI step (make test-slow): two pipeline runs, the second a full rebuild
 def test_models_are_recorded_with_their_row_counts_while_dbt_runs_and_after_a_full_rebuild(
         tmp_path_factory, small_landing):
     run = published_run(tmp_path_factory, small_landing, name="dbt_events_run")
