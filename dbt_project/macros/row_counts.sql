@@ -15,7 +15,7 @@
 {%- endmacro %}
 
 {% macro duckdb__log_row_count() -%}
-    {%- if execute and flags.WHICH in ['run', 'build'] and model.config.materialized != 'ephemeral' -%}
+    {%- if execute and flags.WHICH in ['run', 'build'] -%}
         {%- set counted = run_query('select count(*) from ' ~ this) -%}
         {%- do log('loyalty_row_count ' ~ counted.columns[0].values()[0], info=true) -%}
     {%- endif -%}
