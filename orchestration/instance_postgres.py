@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from orchestration.instance import DAGSTER_YAML
+from orchestration.instance import dagster_yaml
 
 PG_ENV_VARS = ("DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD")
 POSTGRES_STORAGE = {
@@ -38,7 +38,8 @@ HEADER = """\
 
 
 def postgres_dagster_yaml() -> str:
-    shared = yaml.safe_load(DAGSTER_YAML)
+    shared = yaml.safe_load(dagster_yaml(Path(".")))
+    shared.pop("event_log_storage")  # the SQLite event log's; Postgres storage replaces all three
     config = {"storage": POSTGRES_STORAGE, **shared}
     return HEADER + yaml.safe_dump(config, sort_keys=False, default_flow_style=None)
 

@@ -16,7 +16,7 @@ import dagster as dg
 import pytest
 from dagster._core.instance.ref import InstanceRef
 
-from orchestration.instance import DAGSTER_YAML
+from orchestration.instance import dagster_yaml
 from processes import copy_sources_without_manifest
 from orchestration.run_guard import (
     WarehouseBusyError, abandoned_runs, file_lock_owner, run_alive, wait_until_file_free, warehouse_lock,
@@ -32,7 +32,7 @@ RUN_TIMEOUT = 900  # seconds for one whole run on a busy 2-core machine
 def run_env(data_dir: Path, home: Path, landing: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "LOYALTY_PROGRAM"}
     home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").write_text(DAGSTER_YAML, encoding="utf-8")
+    (home / "dagster.yaml").write_text(dagster_yaml(home), encoding="utf-8")
     return {**env, "LOYALTY_DATA_DIR": str(data_dir), "LOYALTY_LANDING_DIR": str(landing),
             "DAGSTER_HOME": str(home), **extra}
 

@@ -12,7 +12,7 @@ import dagster as dg
 import yaml
 from dagster._core.instance.ref import InstanceRef
 
-from orchestration.instance import DAGSTER_YAML, PREVIOUS_DAGSTER_YAMLS, ensure_dagster_home
+from orchestration.instance import PREVIOUS_DAGSTER_YAMLS, dagster_yaml, ensure_dagster_home
 from processes import copy_sources_without_manifest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -54,9 +54,15 @@ def test_an_earlier_generated_dagster_yaml_is_upgraded_and_an_edited_one_is_left
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     (home / "dagster.yaml").write_text(PREVIOUS_DAGSTER_YAMLS[0], encoding="utf-8")
     ensure_dagster_home(tmp_path)
-    assert (home / "dagster.yaml").read_text(encoding="utf-8") == DAGSTER_YAML
+    assert (home / "dagster.yaml").read_text(encoding="utf-8") == dagster_yaml(home)
 
-    edited = PREVIOUS_DAGSTER_YAMLS[0] + "run_queue:\n  max_concurrent_runs: 2\n"
-    (home / "dagster.yaml").write_text(edited, encoding="utf-8")
+    # a copied home names the folder it was copied from: its event log would be written there
+    (home / "dagster.yaml").write_text(dagster_yaml(tmp_path / "elsewhere"), encoding="utf-8")
     ensure_dagster_home(tmp_path)
-    assert (home / "dagster.yaml").read_text(encoding="utf-8") == edited
+    assert (home / "dagster.yaml").read_text(encoding="utf-8") == dagster_yaml(home)
+
+    for earlier in (PREVIOUS_DAGSTER_YAMLS[0], dagster_yaml(home)):
+        edited = earlier + "run_queue:\n  max_concurrent_runs: 2\n"
+        (home / "dagster.yaml").write_text(edited, encoding="utf-8")
+        ensure_dagster_home(tmp_path)
+        assert (home / "dagster.yaml").read_text(encoding="utf-8") == edited
