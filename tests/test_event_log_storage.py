@@ -79,6 +79,9 @@ def test_the_files_are_dagsters_own_and_old_run_databases_are_let_go(tmp_path):
             kept.store_event(event._replace(run_id=run_id))
     # the index and the most recently written runs keep an engine; the others were disposed
     assert set(kept._engines) == {"index", *runs[-KEPT_RUN_DATABASES:]}
+    with kept.run_connection(runs[-1]) as conn:  # WAL, synced at checkpoints (1 = NORMAL)
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1
     assert len(SqliteEventLogStorage(base).get_logs_for_run(runs[0])) == len(events)
 
     kept.wipe()
