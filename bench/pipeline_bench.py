@@ -157,13 +157,25 @@ def _seconds(text: str) -> float:
     return (int(minutes or 0) * 60) + (float(value) / 1000 if unit == "ms" else float(value))
 
 
+def crm_insight_nodes() -> set[str]:
+    """The dbt models of the CRM insights (issue 15), tagged `crm_insights`, and the tests on them
+    (dbt does not pass a model's tags on to its tests), from the prepared manifest."""
+    manifest = json.loads((REPO / "dbt_project" / "target" / "manifest.json").read_text())
+    models = {key for key, node in manifest["nodes"].items() if "crm_insights" in node.get("tags", [])}
+    tests = [node for node in [*manifest["nodes"].values(), *manifest.get("unit_tests", {}).values()]
+             if node["resource_type"] in ("test", "unit_test")
+             and models & set(node.get("depends_on", {}).get("nodes", []))]
+    return {manifest["nodes"][key]["name"] for key in models} | {node["name"] for node in tests}
+
+
 def stage_breakdown(log: Path, started_at: float | None = None) -> dict:
     """Per-stage seconds of a `loyalty run` from its Dagster step events (STEP_SUCCESS /
     STEP_FAILURE durations): ingestion (raw__* steps), dbt (the dbt build step), the CLV scoring
     (marts__member_clv), checks and publish; plus the 10 slowest dbt nodes (from dbt's "... in Xs"
-    lines)."""
+    lines) and what the CRM insights cost (their dbt nodes, the CLV scoring, the nudge extract)."""
     stages = {"ingestion": 0.0, "dbt": 0.0, "clv_scoring": 0.0, "checks": 0.0, "publish": 0.0,
               "serving_copy": 0.0, "other": 0.0}
+    nudge_extract = 0.0
     nodes = []
     for line in log.read_text(errors="replace").splitlines():
         step = re.search(r'Finished execution of step "([^"]+)" in ([0-9ms.]+)', line)
@@ -177,6 +189,8 @@ def stage_breakdown(log: Path, started_at: float | None = None) -> dict:
                 stages["serving_copy"] += took
             elif name.startswith("publish__"):
                 stages["publish"] += took  # staged extracts, their checks, the outbox
+                if name.startswith("publish__upgrade_nudges"):
+                    nudge_extract += took
             elif name.startswith("raw__") and name.count("_") > 2 and any(
                     tag in name for tag in ("reconciliation", "completeness", "volume", "_check")):
                 stages["checks"] += took
@@ -197,6 +211,8 @@ def stage_breakdown(log: Path, started_at: float | None = None) -> dict:
     slowest = [{"node": name, "seconds": took} for took, name in sorted(set(nodes), reverse=True)[:10]]
     text = log.read_text(errors="replace")
     stamps = re.findall(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) \+0000 - dagster .* - RUN_START", text, re.M)
+    insight_nodes = crm_insight_nodes()
+    insights = {name: took for name, took in unique_nodes.items() if name.split(".")[-1] in insight_nodes}
     startup = None
     if stamps and started_at is not None:
         run_start = datetime.strptime(stamps[0], "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
@@ -212,7 +228,11 @@ def stage_breakdown(log: Path, started_at: float | None = None) -> dict:
             "dbt_node_seconds": round(sum(unique_nodes.values()), 1),
             "dbt_nodes": len(unique_nodes),
             "dbt_seconds_per_node": round(stages["dbt"] / len(unique_nodes), 3) if unique_nodes else None,
-            "slowest_dbt_nodes": slowest}
+            "slowest_dbt_nodes": slowest,
+            # node seconds are summed over dbt's threads, like dbt_node_seconds
+            "crm_insights": {"dbt_node_seconds": round(sum(insights.values()), 1), "dbt_nodes": len(insights),
+                             "clv_scoring_seconds": round(stages["clv_scoring"], 1),
+                             "nudge_extract_seconds": round(nudge_extract, 1)}}
 
 
 def machine() -> dict:
