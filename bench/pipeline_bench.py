@@ -248,7 +248,7 @@ def generate(landing: Path, work: Path, env: dict, members: int, days: int, stor
     """A synthetic chain in `landing` (kept between bench runs when the parameters are the same)."""
     marker = landing.parent / f"{landing.name}.generated.json"
     wanted = {"members": members, "days": days, "stores": stores, "start": start.isoformat(), "seed": seed}
-    if marker.exists() and json.loads(marker.read_text()) == wanted:
+    if marker.exists() and landing.is_dir() and json.loads(marker.read_text()) == wanted:
         return True
     subprocess.run(["rm", "-rf", str(landing)], check=True)
     generated = measure(label, [str(BIN / "loyalty"), "generate", "--out", str(landing), "--members", str(members),
@@ -311,6 +311,41 @@ def rerun_only(report_path: Path, work: Path, landing: Path, start: date) -> int
     return rerun["exit_code"]
 
 
+def half_history_stages(work: Path, env: dict, args: argparse.Namespace, start: date, full_day: date,
+                        mid_month: date) -> dict:
+    """The same mid-month day on a warehouse of half the history (same chain size): its catch-up
+    to the day before, then the day, measured."""
+    half_start = mid_month - timedelta(days=((full_day - start).days + 1) // 2 + 15 - 1)
+    half_landing = work / "landing_half"
+    if not generate(half_landing, work, env, args.members, (mid_month - half_start).days + 1, args.stores,
+                    half_start, args.seed, "generate_half"):
+        return {}
+    half_env = fresh_warehouse(work, "half", half_landing, half_start)
+    return {"half_catch_up": run_day("half_catch_up", mid_month - timedelta(days=1), half_env, work),
+            "half_mid_month": run_day("half_mid_month", mid_month, half_env, work)}
+
+
+def half_only(report_path: Path, work: Path, env: dict, args: argparse.Namespace, start: date, full_day: date,
+              mid_month: date) -> int:
+    """The half-history stages again, into the report of the last full bench."""
+    report = json.loads(report_path.read_text())
+    stages = half_history_stages(work, env, args, start, full_day, mid_month)
+    if not stages:
+        return 1
+    for stage in stages.values():
+        stage["code"] = code_version()
+        stage["note"] = "measured with --half-only after the full bench"
+    report["stages"].update(stages)
+    summary = report["summary"]
+    summary["half_history_mid_month_seconds"] = stages["half_mid_month"]["seconds"]
+    summary["mid_month_all_over_half_history"] = round(
+        summary["mid_month_seconds"] / stages["half_mid_month"]["seconds"], 2)
+    summary["peak_rss_gib"] = max(stage["peak_rss_gib"] for stage in report["stages"].values())
+    report_path.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(summary, indent=2))
+    return max(stage["exit_code"] for stage in stages.values())
+
+
 def measure_baseline(work: Path, landing: Path, full_day: date, env: dict) -> dict:
     """bench/baseline.sql on the landing, as of the full run's day, timed per statement."""
     (work / "baseline.duckdb").unlink(missing_ok=True)
@@ -350,6 +385,9 @@ def main() -> int:
     parser.add_argument("--rerun-only", action="store_true",
                         help="measure only the rerun (the first-of-month day again, nothing new) on the "
                              "warehouse a full bench left in --workdir, and update that stage of --report")
+    parser.add_argument("--half-only", action="store_true",
+                        help="measure only the half-history stages (generating their landing if it is "
+                             "missing) and update them in --report")
     args = parser.parse_args()
 
     work = args.workdir.resolve()
@@ -362,6 +400,8 @@ def main() -> int:
     landing = work / "landing"
     if args.rerun_only:
         return rerun_only(args.report, work, landing, start)
+    if args.half_only:
+        return half_only(args.report, work, env, args, start, full_day, mid_month)
     if args.baseline_only:
         report = json.loads(args.report.read_text())
         report["stages"]["baseline"] = measure_baseline(work, landing, full_day, env)
@@ -392,15 +432,8 @@ def main() -> int:
     finally:
         corrected.write_text(original, encoding="utf-8")  # the landing stays the generated chain
 
-    # The same mid-month day on a warehouse of half the history (same chain size).
     if not args.skip_half:
-        half_start = mid_month - timedelta(days=((full_day - start).days + 1) // 2 + 15 - 1)
-        half_landing = work / "landing_half"
-        if generate(half_landing, work, env, args.members, (mid_month - half_start).days + 1, args.stores,
-                    half_start, args.seed, "generate_half"):
-            half_env = fresh_warehouse(work, "half", half_landing, half_start)
-            stages["half_catch_up"] = run_day("half_catch_up", mid_month - timedelta(days=1), half_env, work)
-            stages["half_mid_month"] = run_day("half_mid_month", mid_month, half_env, work)
+        stages.update(half_history_stages(work, env, args, start, full_day, mid_month))
 
     baseline = stages["baseline"] = measure_baseline(work, landing, full_day, env)
 
