@@ -30,6 +30,7 @@ Writes bench/pipeline_report.json (or --report) with the figures and the machine
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -157,7 +158,8 @@ def _seconds(text: str) -> float:
     return (int(minutes or 0) * 60) + (float(value) / 1000 if unit == "ms" else float(value))
 
 
-def crm_insight_nodes() -> set[str]:
+@functools.cache  # one manifest for the whole bench: read it once, not per stage
+def crm_insight_nodes() -> frozenset[str]:
     """The dbt models of the CRM insights (issue 15), tagged `crm_insights`, and the tests on them
     (dbt does not pass a model's tags on to its tests), from the prepared manifest."""
     manifest = json.loads((REPO / "dbt_project" / "target" / "manifest.json").read_text())
@@ -165,7 +167,7 @@ def crm_insight_nodes() -> set[str]:
     tests = [node for node in [*manifest["nodes"].values(), *manifest.get("unit_tests", {}).values()]
              if node["resource_type"] in ("test", "unit_test")
              and models & set(node.get("depends_on", {}).get("nodes", []))]
-    return {manifest["nodes"][key]["name"] for key in models} | {node["name"] for node in tests}
+    return frozenset({manifest["nodes"][key]["name"] for key in models} | {node["name"] for node in tests})
 
 
 def stage_breakdown(log: Path, started_at: float | None = None) -> dict:
@@ -177,7 +179,8 @@ def stage_breakdown(log: Path, started_at: float | None = None) -> dict:
               "serving_copy": 0.0, "other": 0.0}
     nudge_extract = 0.0
     nodes = []
-    for line in log.read_text(errors="replace").splitlines():
+    text = log.read_text(errors="replace")
+    for line in text.splitlines():
         step = re.search(r'Finished execution of step "([^"]+)" in ([0-9ms.]+)', line)
         if step:
             name, took = step.group(1), _seconds(step.group(2))
@@ -206,10 +209,9 @@ def stage_breakdown(log: Path, started_at: float | None = None) -> dict:
             nodes.append((float(node.group(2)), node.group(1)))
     unique_nodes = {name: took for took, name in nodes}
     # dbt's own wall time for its nodes (with two threads, node times overlap and exceed it)
-    dbt_runs = re.findall(r"^Finished running .* \(([0-9.]+)s\)\.", log.read_text(errors="replace"), re.M)
+    dbt_runs = re.findall(r"^Finished running .* \(([0-9.]+)s\)\.", text, re.M)
     dbt_run = sum(float(seconds) for seconds in dbt_runs)
     slowest = [{"node": name, "seconds": took} for took, name in sorted(set(nodes), reverse=True)[:10]]
-    text = log.read_text(errors="replace")
     stamps = re.findall(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) \+0000 - dagster .* - RUN_START", text, re.M)
     insight_nodes = crm_insight_nodes()
     insights = {name: took for name, took in unique_nodes.items() if name.split(".")[-1] in insight_nodes}
